@@ -1,0 +1,33 @@
+# scclust: `make demo` runs the pipeline on bundled test data, `make test` runs every test. Both set up first.
+PYTHON ?= python3
+VENV := .venv
+NEXTFLOW ?= $(CURDIR)/$(VENV)/bin/nextflow
+STAMP := $(VENV)/.scclust-setup
+export NXF_HOME ?= $(CURDIR)/.nextflow-home
+export NUMBA_CACHE_DIR ?= $(CURDIR)/.venv/numba-cache
+
+.PHONY: setup demo test lint clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml requirements/lock.txt requirements/dev.txt scripts/install_nextflow.sh
+	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/python -m pip install -q --upgrade pip
+	$(VENV)/bin/python -m pip install -q -r requirements/lock.txt -r requirements/dev.txt
+	$(VENV)/bin/python -m pip install -q --no-deps -e .
+	scripts/install_nextflow.sh $(VENV)
+	touch $@
+
+demo: setup
+	$(VENV)/bin/python -m scclust.testdata tests/data/generated
+	PATH=$(CURDIR)/$(VENV)/bin:$$PATH $(NEXTFLOW) run main.nf -profile test --outdir results/demo
+
+test: setup
+	PATH=$(CURDIR)/$(VENV)/bin:$$PATH NEXTFLOW=$(NEXTFLOW) $(VENV)/bin/python -m pytest
+
+lint: setup
+	$(VENV)/bin/ruff check src bin tests benchmarks
+	$(VENV)/bin/ruff format --check src bin tests benchmarks
+
+clean:
+	rm -rf work .nextflow .nextflow.log* results

@@ -1,0 +1,25 @@
+#!/usr/bin/env python3
+"""Recompute the kNN graph (and PCA when the embedding is missing) into a small zarr store."""
+
+import click
+
+from scclust.cli import read_json, user_errors, write_versions
+from scclust.config import load_config
+from scclust.neighbors import recompute_graph
+
+
+@click.command()
+@click.option("--input", "input_path", required=True, type=click.Path(exists=True))
+@click.option("--config", "config_path", required=True, type=click.Path(exists=True))
+@click.option("--dataset", "dataset_path", required=True, type=click.Path(exists=True))
+@click.option("--out", required=True, type=click.Path())
+@click.option("--versions", default="versions.yml", show_default=True)
+@user_errors
+def main(input_path: str, config_path: str, dataset_path: str, out: str, versions: str) -> None:
+    """Write the graph store."""
+    recompute_graph(input_path, load_config(config_path), read_json(dataset_path), out)
+    write_versions(versions, "scclust_neighbors.py")
+
+
+if __name__ == "__main__":
+    main()

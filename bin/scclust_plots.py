@@ -1,0 +1,40 @@
+#!/usr/bin/env python3
+"""PNG plots of the UMAP per cluster column and per --umap_colors column."""
+
+import click
+import numpy as np
+
+from scclust import io
+from scclust.cli import read_json, user_errors
+from scclust.config import load_config
+from scclust.merge import gather_columns
+from scclust.plots import plot_all
+
+
+@click.command()
+@click.option("--input", "input_path", required=True, type=click.Path(exists=True))
+@click.option("--config", "config_path", required=True, type=click.Path(exists=True))
+@click.option("--dataset", "dataset_path", required=True, type=click.Path(exists=True))
+@click.option("--umap", "umap_path", type=click.Path(exists=True), help="umap.npz; else obsm/X_umap of the input")
+@click.option("--outdir", required=True, type=click.Path())
+@click.argument("results", nargs=-1, required=True, type=click.Path(exists=True))
+@user_errors
+def main(input_path: str, config_path: str, dataset_path: str, umap_path: str | None, outdir: str, results: tuple[str, ...]) -> None:
+    """Write plots/umap_<column>.png."""
+    cfg = load_config(config_path)
+    dataset = read_json(dataset_path)
+    with io.open_store(input_path) as root:
+        obs = io.read_obs(root, input_path)
+        if umap_path:
+            with np.load(umap_path, allow_pickle=False) as data:
+                coords = data["coords"]
+        else:
+            coords = io.read_rep(root, "X_umap", input_path)
+    columns = gather_columns(list(results), dataset, cfg)
+    for col in columns:
+        obs[col.name] = col.labels
+    plot_all(coords, obs, [c.name for c in columns] + cfg.umap_colors, outdir)
+
+
+if __name__ == "__main__":
+    main()

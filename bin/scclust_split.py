@@ -1,0 +1,29 @@
+#!/usr/bin/env python3
+"""Plan the next level: write one batch file per group of parent clusters to re-cluster."""
+
+import click
+
+from scclust.cli import user_errors
+from scclust.config import load_config
+from scclust.hierarchy import write_batches
+from scclust.results import read_results
+
+
+@click.command()
+@click.option("--result", required=True, type=click.Path(exists=True), help="result file of the parent level")
+@click.option("--config", "config_path", required=True, type=click.Path(exists=True))
+@click.option("--batch-cells", required=True, type=click.IntRange(min=1))
+@click.option("--outdir", required=True, type=click.Path())
+@user_errors
+def main(result: str, config_path: str, batch_cells: int, outdir: str) -> None:
+    """Write <column>.<batch>.json files for every column that has a next level."""
+    cfg = load_config(config_path)
+    _, columns = read_results(result)
+    for column in columns:
+        level = int(column.params["level"]) + 1
+        if level <= cfg.depth:
+            write_batches(column, cfg, level, batch_cells, outdir)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,31 @@
+include { q } from '../utils'
+
+process MERGE {
+    tag "${meta.id}"
+    label 'process_low'
+
+    input:
+    tuple val(meta), path(input, stageAs: 'input/*'), path(dataset), path(results, stageAs: 'results/result*.npz'), path(graph_store, stageAs: 'graph/*'), path(umap, stageAs: 'umap/*')
+    path config
+    path run_info
+
+    output:
+    tuple val(meta), path("clustering.zarr"), emit: zarr
+    tuple val(meta), path("clusters.tsv"),    emit: tsv
+    path "versions.yml",                      emit: versions
+
+    script:
+    def resultArgs = results instanceof List ? results.collect { r -> q(r) }.join(' ') : q(results)
+    def graphArg = graph_store ? "--graph-store ${q(graph_store)}" : ''
+    def umapArg = umap ? "--umap ${q(umap)}" : ''
+    """
+    scclust_merge.py --input ${q(input)} --config ${q(config)} --dataset ${q(dataset)} --run-info ${q(run_info)} \\
+        ${graphArg} ${umapArg} --out-zarr clustering.zarr --out-tsv clusters.tsv ${resultArgs}
+    """
+
+    stub:
+    """
+    mkdir clustering.zarr
+    touch clusters.tsv versions.yml
+    """
+}

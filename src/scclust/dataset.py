@@ -1,0 +1,118 @@
+"""Preflight: check one dataset against the run's config before any heavy work, and describe it for the tasks."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from scclust import io
+from scclust.config import Config
+from scclust.errors import UserError
+from scclust.results import obs_fingerprint, to_jsonable
+
+
+def inspect_dataset(path: str | Path, cfg: Config, dataset_id: str) -> dict[str, Any]:
+    """Validate a dataset for a run and return the description every later task reads (``dataset.json``).
+
+    Raises
+    ------
+    UserError
+        For anything the user must fix: not AnnData, too few cells, duplicate cell ids, missing graph or
+        embedding, ``n_neighbors`` too large, columns that exist already, unknown colours.
+    """
+    p = Path(path)
+    with io.open_store(p) as root:
+        names = io.read_obs_names(root, p)
+        n = len(names)
+        if n < 2:
+            raise UserError(f"input {p}: has {n} cell(s); clustering needs at least 2 cells")
+        if names.has_duplicates:
+            dup = names[names.duplicated()][0]
+            raise UserError(
+                f"input {p}: obs names are not unique (e.g. {dup!r}); make them unique with adata.obs_names_make_unique()"
+            )
+        obs_columns = set(root["obs"].attrs.get("column-order", []))
+        if not cfg.overwrite:
+            clash = [c for c in cfg.columns() if c in obs_columns]
+            if clash:
+                raise UserError(
+                    f"input {p}: obs already has column {clash[0]!r}; pass --overwrite to replace it or choose other "
+                    "resolutions"
+                )
+        missing_colours = [c for c in cfg.umap_colors if c not in obs_columns and c not in cfg.columns()]
+        if missing_colours:
+            raise UserError(f"--umap_colors: {missing_colours[0]!r} is not an obs column of {p}; pick existing columns")
+
+        rep_in_input = cfg.use_rep in io.obsm_keys(root)
+        compute_pca = False
+        graph: dict[str, Any]
+        if cfg.recompute_neighbors:
+            if cfg.n_neighbors >= n:
+                raise UserError(
+                    f"input {p}: --n_neighbors {cfg.n_neighbors} must be smaller than the number of cells ({n})"
+                )
+            graph = {"neighbors_key": cfg.neighbors_key, "recomputed": True, "n_neighbors": cfg.n_neighbors}
+        else:
+            conn, dist = io.graph_keys(root, cfg.neighbors_key)
+            shape = _stored_shape(root["obsp"][conn])
+            if shape != (n, n):
+                raise UserError(
+                    f"input {p}: obsp/{conn} has shape {shape}, not {n} x {n} cells; add --recompute_neighbors"
+                )
+            stored = io.read_uns_entry(root, cfg.neighbors_key)
+            params = stored.get("params", {}) if isinstance(stored, dict) else {}
+            graph = {
+                "neighbors_key": cfg.neighbors_key,
+                "connectivities_key": conn,
+                "distances_key": dist,
+                "recomputed": False,
+                "stored_params": to_jsonable(params),
+            }
+        needs_rep = cfg.recompute_neighbors or (cfg.depth > 1 and cfg.subcluster_graph == "recompute")
+        if needs_rep and rep_in_input:
+            io.read_rep(root, cfg.use_rep, p)  # fails on NaN/inf before any task starts
+        elif needs_rep:
+            if cfg.use_rep != "X_pca" or not cfg.recompute_neighbors:
+                raise UserError(
+                    f"input {p}: --use_rep {cfg.use_rep!r} is not in obsm (has: {', '.join(io.obsm_keys(root)) or 'nothing'}); "
+                    "pass an existing obsm key, or --use_rep X_pca with --recompute_neighbors to compute PCA"
+                )
+            source = f"layers/{cfg.pca_layer}" if cfg.pca_layer else "X"
+            if cfg.pca_layer and ("layers" not in root or cfg.pca_layer not in root["layers"]):
+                raise UserError(f"input {p}: --pca_layer {cfg.pca_layer!r} is not in layers; pass an existing layer")
+            if not cfg.pca_layer and "X" not in root:
+                raise UserError(f"input {p}: has no X to compute PCA from; pass --pca_layer or an existing --use_rep")
+            compute_pca = True
+            graph["pca_source"] = source
+        graph["use_rep"] = cfg.use_rep
+        has_umap = "X_umap" in io.obsm_keys(root)
+        if cfg.umap_colors and not (has_umap or cfg.recompute_umap):
+            raise UserError(f"input {p}: --umap_colors needs obsm/X_umap; add --recompute_umap")
+
+    return {
+        "id": dataset_id,
+        "input": str(p.resolve()),
+        "format": io.store_format(p),
+        "n_obs": n,
+        "obs_fingerprint": obs_fingerprint(names),
+        "graph": graph,
+        "use_rep": cfg.use_rep,
+        "rep_in_input": rep_in_input,
+        "compute_pca": compute_pca,
+        "umap_in_input": has_umap,
+        "columns": cfg.columns(),
+    }
+
+
+def _stored_shape(node: Any) -> tuple[int, ...]:
+    shape = node.attrs.get("shape")
+    if shape is None:
+        shape = node.shape
+    return tuple(int(x) for x in shape)
+
+
+def load_dataset(path: str | Path) -> dict[str, Any]:
+    """Read a ``dataset.json`` written by :func:`inspect_dataset`."""
+    with Path(path).open() as fh:
+        return json.load(fh)

@@ -1,0 +1,222 @@
+"""Read single elements of an AnnData store (.h5ad or .zarr) without loading X."""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import h5py
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+import zarr
+from anndata.io import read_elem
+
+from scclust.errors import UserError
+
+Group = h5py.Group | zarr.Group
+
+
+def store_format(path: str | Path) -> str:
+    """Return ``"zarr"`` or ``"h5ad"`` for an AnnData path, judged by what is on disk."""
+    p = Path(path)
+    if not p.exists():
+        raise UserError(f"input {p}: no such file or directory; check --input or the samplesheet path")
+    if p.is_dir():
+        return "zarr"
+    return "h5ad"
+
+
+@contextmanager
+def open_store(path: str | Path) -> Iterator[Group]:
+    """Open an AnnData store read-only and check that it looks like AnnData.
+
+    Parameters
+    ----------
+    path
+        A ``.h5ad`` file or a ``.zarr`` directory.
+
+    Yields
+    ------
+    The root group (:class:`h5py.File` or :class:`zarr.Group`).
+    """
+    p = Path(path)
+    fmt = store_format(p)
+    if fmt == "zarr":
+        try:
+            root: Any = zarr.open_group(str(p), mode="r")
+        except Exception as err:  # zarr raises several types for a damaged store
+            raise UserError(
+                f"input {p}: not a readable zarr store ({type(err).__name__}); re-export it with anndata.write_zarr"
+            ) from None
+        _check_anndata(root, p)
+        yield root
+        return
+    try:
+        handle = h5py.File(p, "r")
+    except OSError:
+        raise UserError(
+            f"input {p}: not a readable .h5ad (HDF5) file; check the path or re-export it with anndata.write_h5ad"
+        ) from None
+    with handle:
+        _check_anndata(handle, p)
+        yield handle
+
+
+def _check_anndata(root: Group, path: Path) -> None:
+    if "obs" not in root:
+        raise UserError(f"input {path}: not an AnnData store (no 'obs' group); pass an .h5ad or .zarr written by anndata")
+
+
+def read_obs(root: Group, path: str | Path) -> pd.DataFrame:
+    """Read the whole obs table."""
+    try:
+        obs = read_elem(root["obs"])
+    except Exception as err:
+        raise UserError(f"input {path}: cannot read obs ({type(err).__name__}: {err}); the store may be damaged") from None
+    return obs
+
+
+def read_obs_names(root: Group, path: str | Path) -> pd.Index:
+    """Read only the obs index (cell ids)."""
+    obs = root["obs"]
+    index_key = obs.attrs.get("_index", "_index")
+    try:
+        names = read_elem(obs[index_key])
+    except Exception as err:
+        raise UserError(
+            f"input {path}: cannot read the obs index ({type(err).__name__}); the store may be damaged"
+        ) from None
+    # zarr v3 returns numpy's variable-width StringDType, which does not cast to '<U'
+    return pd.Index([str(x) for x in np.asarray(names, dtype=object)], dtype=object)
+
+
+def n_obs(root: Group) -> int:
+    """Number of cells, from the obs index alone."""
+    obs = root["obs"]
+    return int(obs[obs.attrs.get("_index", "_index")].shape[0])
+
+
+def graph_keys(root: Group, neighbors_key: str) -> tuple[str, str | None]:
+    """Resolve the obsp keys of a neighbors entry the way scanpy's ``NeighborsView`` does.
+
+    ``neighbors`` means ``obsp/connectivities`` and ``obsp/distances``; another key reads
+    ``uns[key]['connectivities_key']``. A key with no ``uns`` entry may name an ``obsp`` matrix directly.
+
+    Returns
+    -------
+    The connectivities key and the distances key (``None`` when absent).
+    """
+    obsp = root["obsp"] if "obsp" in root else {}
+    uns = root["uns"] if "uns" in root else {}
+    if neighbors_key == "neighbors":
+        conn, dist = "connectivities", "distances"
+    elif neighbors_key in uns and "connectivities_key" in uns[neighbors_key]:
+        entry = uns[neighbors_key]
+        conn = str(read_elem(entry["connectivities_key"]))
+        dist = str(read_elem(entry["distances_key"])) if "distances_key" in entry else None
+    elif neighbors_key in obsp:
+        conn, dist = neighbors_key, None
+    else:
+        conn, dist = "", None
+    if conn not in obsp:
+        raise UserError(
+            f"no kNN graph under --neighbors_key {neighbors_key!r} (looked for obsp/{conn or neighbors_key}); "
+            "pass the key of an existing graph or add --recompute_neighbors"
+        )
+    return conn, dist if dist in obsp else None
+
+
+def read_matrix(root: Group, key: str, path: str | Path) -> sp.csr_matrix:
+    """Read ``obsp[key]`` as a float CSR matrix, whatever layout it was stored in (never an ``np.matrix``)."""
+    try:
+        mat = read_elem(root["obsp"][key])
+    except Exception as err:
+        raise UserError(f"input {path}: cannot read obsp/{key} ({type(err).__name__}); the store may be damaged") from None
+    return as_csr(mat)
+
+
+def as_csr(mat: Any) -> sp.csr_matrix:
+    """Convert a dense array, ``np.matrix``, dask array or any scipy sparse layout to CSR with float values."""
+    if hasattr(mat, "compute"):  # dask
+        mat = mat.compute()
+    if sp.issparse(mat):
+        csr = sp.csr_matrix(mat)
+    else:
+        csr = sp.csr_matrix(np.asarray(mat))
+    if not np.issubdtype(csr.dtype, np.floating):
+        csr = csr.astype(np.float64)
+    return csr
+
+
+def obsm_keys(root: Group) -> list[str]:
+    """Keys of obsm, empty when the store has none."""
+    return sorted(root["obsm"].keys()) if "obsm" in root else []
+
+
+def read_rep(root: Group, use_rep: str, path: str | Path, rows: np.ndarray | None = None) -> np.ndarray:
+    """Read ``obsm[use_rep]`` (optionally only some rows) as a dense float array.
+
+    Parameters
+    ----------
+    root
+        Open store.
+    use_rep
+        The obsm key.
+    path
+        File name for messages.
+    rows
+        Sorted row indices to read; all rows when ``None``. Dense arrays are read by rows from disk.
+    """
+    keys = obsm_keys(root)
+    if use_rep not in keys:
+        raise UserError(
+            f"input {path}: --use_rep {use_rep!r} is not in obsm (has: {', '.join(keys) or 'nothing'}); "
+            "pass an existing obsm key or add --recompute_neighbors to compute PCA"
+        )
+    node = root["obsm"][use_rep]
+    try:
+        if _is_dense_array(node):
+            if rows is None:
+                arr = node[...]
+            elif isinstance(node, h5py.Dataset):
+                arr = node[rows, :] if len(rows) else np.empty((0, node.shape[1]), node.dtype)
+            else:
+                arr = node.oindex[rows, :]
+        else:
+            arr = read_elem(node)
+            if isinstance(arr, pd.DataFrame):
+                arr = arr.to_numpy()
+            if rows is not None:
+                arr = arr[rows]
+            if sp.issparse(arr):
+                arr = arr.toarray()
+    except UserError:
+        raise
+    except Exception as err:
+        raise UserError(f"input {path}: cannot read obsm/{use_rep} ({type(err).__name__}); the store may be damaged") from None
+    arr = np.asarray(arr, dtype=np.float64 if np.asarray(arr).dtype == np.float64 else np.float32)
+    if arr.ndim != 2:
+        raise UserError(f"input {path}: obsm/{use_rep} is not a 2-D matrix; pass a cells x dimensions embedding")
+    if not np.isfinite(arr).all():
+        raise UserError(
+            f"input {path}: obsm/{use_rep} contains NaN or infinite values; fix the embedding or pass another --use_rep"
+        )
+    return arr
+
+
+def _is_dense_array(node: Any) -> bool:
+    encoding = node.attrs.get("encoding-type", "array")
+    return encoding == "array" and (isinstance(node, h5py.Dataset) or isinstance(node, zarr.Array))
+
+
+def read_uns_entry(root: Group, key: str) -> Any:
+    """Read ``uns[key]`` or return ``None`` when absent."""
+    if "uns" not in root or key not in root["uns"]:
+        return None
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return read_elem(root["uns"][key])

@@ -1,0 +1,153 @@
+"""Join every cluster column of a dataset into one zarr store, without copying X.
+
+For a .zarr input the store links (symbolic links to absolute paths) every group it does not change to the
+input, and writes only obs, uns and any group that gained entries. For an .h5ad input, whose groups cannot be
+linked into, it holds everything but X, layers and raw (see README).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import zarr
+from anndata.io import read_elem, write_elem
+
+from scclust import io
+from scclust.config import Config
+from scclust.errors import UserError
+from scclust.hierarchy import label_key
+from scclust.results import ColumnResult, atomic_path, read_results, to_jsonable
+
+H5AD_COPIED = ("var", "obsm", "obsp", "varm", "varp")
+
+
+def gather_columns(result_files: list[str | Path], dataset: dict[str, Any], cfg: Config) -> list[ColumnResult]:
+    """Read every result file of a dataset, check it belongs to these cells, order columns as the config does."""
+    by_name: dict[str, ColumnResult] = {}
+    for path in result_files:
+        meta, columns = read_results(path)
+        if meta["obs_fingerprint"] != dataset["obs_fingerprint"]:
+            raise UserError(f"result {path} was computed on other cells than {dataset['input']}; rerun without -resume")
+        for col in columns:
+            if col.name in by_name:
+                raise UserError(f"column {col.name!r} was computed twice; check --resolutions and --hierarchy")
+            by_name[col.name] = col
+    missing = [c for c in cfg.columns() if c not in by_name]
+    if missing:
+        raise UserError(f"no result for column {missing[0]!r}; rerun the pipeline with -resume")
+    return [by_name[c] for c in cfg.columns()]
+
+
+def _write_group_with_links(parent: zarr.Group, parent_dir: Path, name: str, source: Path | None, new: dict[str, Any]) -> None:
+    """Create ``parent/name`` holding links to the source group's children plus freshly written ``new`` entries."""
+    group = parent.require_group(name)
+    target = parent_dir / name
+    if source is not None and source.exists():
+        src_group = zarr.open_group(str(source), mode="r")
+        group.attrs.update(dict(src_group.attrs))
+        for child in src_group.keys():
+            if child not in new:
+                os.symlink(source / child, target / child)
+    else:
+        group.attrs.update({"encoding-type": "dict", "encoding-version": "0.1.0"})
+    for key, value in new.items():
+        write_elem(group, key, value)
+
+
+def merge_dataset(
+    *,
+    input_path: str | Path,
+    dataset: dict[str, Any],
+    cfg: Config,
+    columns: list[ColumnResult],
+    run_info: dict[str, Any],
+    graph_store: str | Path | None,
+    umap: tuple[np.ndarray, dict[str, Any]] | None,
+    out_zarr: str | Path,
+    out_tsv: str | Path,
+) -> None:
+    """Write ``clustering.zarr`` and ``clusters.tsv`` for one dataset (each atomically)."""
+    src = Path(input_path).resolve()
+    with io.open_store(src) as root:
+        obs = io.read_obs(root, src)
+        fmt = 3 if isinstance(root, zarr.Group) and root.metadata.zarr_format == 3 else 2
+        root_attrs = dict(root.attrs)
+        uns_new, obsp_new, obsm_new = _new_entries(columns, run_info, cfg, graph_store, umap)
+        tmp = atomic_path(out_zarr)
+        if tmp.exists():
+            shutil.rmtree(tmp)
+        out = zarr.open_group(str(tmp), mode="w", zarr_format=fmt)
+        out.attrs.update(root_attrs or {"encoding-type": "anndata", "encoding-version": "0.1.0"})
+        for col in columns:
+            obs[col.name] = col.labels
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            write_elem(out, "obs", obs)
+            if dataset["format"] == "zarr":
+                for child in root.keys():
+                    if child == "obs":
+                        continue
+                    new = {"uns": uns_new, "obsp": obsp_new, "obsm": obsm_new}.get(child)
+                    if new:
+                        _write_group_with_links(out, tmp, child, src / child, new)
+                    else:
+                        os.symlink(src / child, tmp / child)
+                for child, new in (("uns", uns_new), ("obsp", obsp_new), ("obsm", obsm_new)):
+                    if new and child not in root:
+                        _write_group_with_links(out, tmp, child, None, new)
+            else:
+                for child in H5AD_COPIED:
+                    value = read_elem(root[child]) if child in root else {}
+                    if child == "obsp":
+                        value = {**value, **obsp_new}
+                    if child == "obsm":
+                        value = {**value, **obsm_new}
+                    write_elem(out, child, value)
+                uns = read_elem(root["uns"]) if "uns" in root else {}
+                write_elem(out, "uns", {**uns, **uns_new})
+        zarr.consolidate_metadata(str(tmp))
+    final = Path(out_zarr)
+    if final.exists():
+        shutil.rmtree(final)
+    tmp.replace(final)
+    write_tsv(obs.index, columns, out_tsv)
+
+
+def _new_entries(
+    columns: list[ColumnResult],
+    run_info: dict[str, Any],
+    cfg: Config,
+    graph_store: str | Path | None,
+    umap: tuple[np.ndarray, dict[str, Any]] | None,
+) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+    uns: dict[str, Any] = {c.name: {"params": to_jsonable({**c.params, "pipeline": run_info})} for c in columns}
+    obsp: dict[str, Any] = {}
+    obsm: dict[str, Any] = {}
+    if graph_store is not None:
+        with io.open_store(graph_store) as groot:
+            for key in groot["obsp"].keys():
+                obsp[key] = io.read_matrix(groot, key, graph_store)
+            uns[cfg.neighbors_key] = read_elem(groot["uns"][cfg.neighbors_key])
+            if "pca" in groot["uns"]:
+                uns["pca"] = read_elem(groot["uns"]["pca"])
+                obsm[cfg.use_rep] = read_elem(groot["obsm"][cfg.use_rep])
+    if umap is not None:
+        obsm["X_umap"] = umap[0]
+        uns["umap"] = {"params": umap[1]}
+    uns["scclust"] = to_jsonable({"columns": [c.name for c in columns], "pipeline": run_info})
+    return uns, obsp, obsm
+
+
+def write_tsv(obs_names: pd.Index, columns: list[ColumnResult], out_tsv: str | Path) -> None:
+    """Cell id plus one column per clustering, tab-separated, for R and spreadsheets."""
+    table = pd.DataFrame({c.name: np.asarray(c.labels) for c in columns}, index=pd.Index(obs_names, name="cell_id"))
+    tmp = atomic_path(out_tsv)
+    table.to_csv(tmp, sep="\t")
+    tmp.replace(out_tsv)
+
