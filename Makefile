@@ -20,7 +20,7 @@ $(STAMP): pyproject.toml requirements/lock.txt requirements/dev.txt scripts/inst
 
 demo: setup
 	$(VENV)/bin/python -m scclust.testdata tests/data/generated
-	PATH=$(CURDIR)/$(VENV)/bin:$$PATH $(NEXTFLOW) run main.nf -profile test --outdir results/demo
+	PATH=$(CURDIR)/$(VENV)/bin:$$PATH $(NEXTFLOW) run main.nf -profile test -params-file assets/demo.yaml --outdir results/demo
 
 test: setup
 	PATH=$(CURDIR)/$(VENV)/bin:$$PATH NEXTFLOW=$(NEXTFLOW) $(VENV)/bin/python -m pytest

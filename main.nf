@@ -65,7 +65,6 @@ def hierarchyDepth(hierarchy) {
 }
 
 workflow {
-    main:
     def datasets = readDatasets(params.input)
     def algorithms = params.algorithm.toString().tokenize(',')*.trim()
     def nResolutions = params.resolutions instanceof List ? params.resolutions.size() : params.resolutions.toString().tokenize(',').size()
@@ -103,7 +102,7 @@ workflow {
     if (depth > 1) {
         def nLevelResults = datasets.size() * algorithms.size() * nResolutions * (depth - 1)
         feedback = channel.topic('scclust_levels').take(nLevelResults)
-        SPLIT_LEVEL(level1.mix(feedback).filter { meta, _r -> meta.level < depth }, config)
+        SPLIT_LEVEL(level1.mix(feedback).filter { meta, _r -> meta.level < depth }, config, params.subcluster_batch_cells)
         by_column = SPLIT_LEVEL.out.batches.flatMap { meta, result, files ->
             def list = files instanceof List ? files : [files]
             def columns = list.groupBy { f -> f.name.replaceAll(/\.\d+\.json$/, '') }
@@ -127,7 +126,7 @@ workflow {
             .join(parents)
             .map { _k, meta, ps, parent -> [meta.id, meta, parent, ps] }
             .combine(json_by_id, by: 0)
-            .map { _id, meta, parent, ps, json -> [meta.findAll { k, _v -> !(k in ['column', 'n_batches']) }, parent, ps, json] }
+            .map { _id, meta, parent, ps, json -> [meta, parent, ps, json] }
         COLLECT_LEVEL(collect_in, config)
         results = level1.mix(channel.topic('scclust_levels'))
     } else {
@@ -161,7 +160,7 @@ workflow {
     MERGE(merge_in, config, run_info)
 
     plot_in = merge_in
-        .filter { meta, path, json, rs, graph, u -> params.recompute_umap || params.umap_colors || hasUmap(json) }
+        .filter { _meta, _path, json, _rs, _graph, _u -> params.recompute_umap || params.umap_colors || hasUmap(json) }
         .map { meta, path, json, rs, _graph, u -> [meta, path, json, rs, u] }
     PLOTS(plot_in, config)
 

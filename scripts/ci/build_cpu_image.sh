@@ -1,22 +1,36 @@
 #!/usr/bin/env bash
-# Builds the CPU image for CI from the local base made by podman_setup.sh. The image carries a label with a hash of
-# its inputs, so reruns with unchanged inputs skip the (minutes-long) build.
-# Usage: build_cpu_image.sh   (env: IMAGE, default localhost/scclust-cpu:0.1.0; BASE, default localhost/debian:bookworm)
+# Builds scclust's container image with podman. The image carries a label with a hash of its inputs, so reruns with
+# unchanged inputs skip the build (minutes) and take well under a second.
+# Usage: build_cpu_image.sh [cpu|cuda]
+#   cpu (default): IMAGE=localhost/scclust-cpu:0.1.0 on BASE=localhost/debian:bookworm (made by podman_setup.sh), for CI.
+#   cuda: IMAGE=localhost/scclust-cuda:0.1.0 on the Dockerfile's public nvidia/cuda base unless BASE is set; needs a
+#         registry and several GB of downloads, so it is for a GPU host, not this project's CI (see containers/README.md).
 set -euo pipefail
 
-image=${IMAGE:-localhost/scclust-cpu:0.1.0}
-base=${BASE:-localhost/debian:bookworm}
+flavour=${1:-cpu}
+case "$flavour" in
+    cpu) image=${IMAGE:-localhost/scclust-cpu:0.1.0} base=${BASE:-localhost/debian:bookworm} ;;
+    cuda) image=${IMAGE:-localhost/scclust-cuda:0.1.0} base=${BASE:-} ;;
+    *) echo "build_cpu_image: unknown flavour '$flavour'; use cpu or cuda" >&2; exit 1 ;;
+esac
+dockerfile=containers/$flavour/Dockerfile
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 cd "$repo"
 
 command -v podman >/dev/null || { echo "build_cpu_image: podman not found; run scripts/ci/podman_setup.sh first" >&2; exit 1; }
-podman image exists "$base" || { echo "build_cpu_image: base image $base missing; run scripts/ci/podman_setup.sh first" >&2; exit 1; }
+build_args=()
+base_id=
+if [ -n "$base" ]; then
+    podman image exists "$base" || { echo "build_cpu_image: base image $base missing; run scripts/ci/podman_setup.sh first" >&2; exit 1; }
+    build_args+=(--build-arg "BASE=$base")
+    base_id=$(podman image inspect --format '{{.Id}}' "$base")
+fi
 
 # Only what the Dockerfile copies, so the context stays small and needs no .dockerignore.
-inputs=(requirements/lock.txt pyproject.toml containers/cpu/Dockerfile)
+inputs=(requirements/lock.txt pyproject.toml "$dockerfile")
 [ -f README.md ] && inputs+=(README.md)
 mapfile -t src_files < <(find src -type f ! -path '*/__pycache__/*' ! -path '*.egg-info/*' | LC_ALL=C sort)
-inputs_hash=$(sha256sum "${inputs[@]}" "${src_files[@]}" | sha256sum | cut -c1-16)
+inputs_hash=$({ echo "base $base_id"; sha256sum "${inputs[@]}" "${src_files[@]}"; } | sha256sum | cut -c1-16)
 
 if podman image exists "$image" \
     && [ "$(podman image inspect --format '{{index .Labels "scclust.inputs"}}' "$image")" = "$inputs_hash" ]; then
@@ -39,7 +53,7 @@ fi
 podman build --network host \
     --volume /etc/ssl/certs/ca-certificates.crt:/run/host-ca-certificates.crt:ro \
     --build-arg PIP_CERT=/run/host-ca-certificates.crt \
-    --build-arg "BASE=$base" \
+    "${build_args[@]}" \
     --label "scclust.inputs=$inputs_hash" \
-    -f "$context/containers/cpu/Dockerfile" -t "$image" "$context"
+    -f "$context/$dockerfile" -t "$image" "$context"
 echo "build_cpu_image: built $image (inputs $inputs_hash)"

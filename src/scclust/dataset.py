@@ -60,6 +60,7 @@ def inspect_dataset(path: str | Path, cfg: Config, dataset_id: str) -> dict[str,
                 raise UserError(
                     f"input {p}: obsp/{conn} has shape {shape}, not {n} x {n} cells; add --recompute_neighbors"
                 )
+            io.check_chunks(root["obsp"][conn], f"obsp/{conn}", p)
             stored = io.read_uns_entry(root, cfg.neighbors_key)
             params = stored.get("params", {}) if isinstance(stored, dict) else {}
             graph = {

@@ -127,16 +127,31 @@ def graph_keys(root: Group, neighbors_key: str) -> tuple[str, str | None]:
             f"no kNN graph under --neighbors_key {neighbors_key!r} (looked for obsp/{conn or neighbors_key}); "
             "pass the key of an existing graph or add --recompute_neighbors"
         )
-    return conn, dist if dist in obsp else None
+    return conn, dist if dist is not None and dist in obsp else None
 
 
 def read_matrix(root: Group, key: str, path: str | Path) -> sp.csr_matrix:
     """Read ``obsp[key]`` as a float CSR matrix, whatever layout it was stored in (never an ``np.matrix``)."""
+    node = root["obsp"][key]
+    check_chunks(node, f"obsp/{key}", path)
     try:
-        mat = read_elem(root["obsp"][key])
+        mat = read_elem(node)
     except Exception as err:
         raise UserError(f"input {path}: cannot read obsp/{key} ({type(err).__name__}); the store may be damaged") from None
     return as_csr(mat)
+
+
+def check_chunks(node: Any, where: str, path: str | Path) -> None:
+    """Fail on a zarr array (or sparse group) with missing chunk files: zarr would read them as zeros."""
+    arrays = [node] if isinstance(node, zarr.Array) else []
+    if isinstance(node, zarr.Group):
+        arrays = [node[k] for k in ("data", "indices", "indptr") if k in node and isinstance(node[k], zarr.Array)]
+    for arr in arrays:
+        if arr.nchunks_initialized < arr.nchunks:
+            raise UserError(
+                f"input {path}: {where} is incomplete ({arr.nchunks - arr.nchunks_initialized} of {arr.nchunks} "
+                "chunks missing); the store was truncated or damaged, re-export it"
+            )
 
 
 def as_csr(mat: Any) -> sp.csr_matrix:
