@@ -1,0 +1,72 @@
+import numpy as np
+import pandas as pd
+import pytest
+import scanpy as sc
+import scipy.sparse as sp
+
+from scclust.clustering import ClusterSpec, GraphClusterer, column_name, igraph_from_adjacency, parse_resolutions
+from scclust.errors import UserError
+
+
+@pytest.fixture(scope="module")
+def pbmc():
+    return sc.datasets.pbmc68k_reduced()
+
+
+@pytest.mark.parametrize("flavor", ["igraph", "leidenalg"])
+def test_leiden_labels_equal_scanpy_for_every_resolution_on_one_graph(pbmc, flavor):
+    clusterer = GraphClusterer(pbmc.obsp["connectivities"])
+    for r in (0.3, 1.0, 1.7):
+        sc.tl.leiden(pbmc, resolution=r, flavor=flavor, n_iterations=2, random_state=4)
+        mine = clusterer.labels(ClusterSpec("leiden", r, flavor=flavor, seed=4))
+        assert (np.asarray(mine) == pbmc.obs["leiden"].to_numpy()).all()
+        assert list(mine.categories) == list(pbmc.obs["leiden"].cat.categories)
+
+
+def test_graph_matches_scanpys_edges_and_weights(pbmc):
+    from scanpy._utils import get_igraph_from_adjacency
+
+    adj = pbmc.obsp["connectivities"].astype(np.float32)
+    ours, theirs = igraph_from_adjacency(adj, directed=False), get_igraph_from_adjacency(adj, directed=False)
+    assert ours.get_edgelist() == theirs.get_edgelist()
+    assert np.allclose(ours.es["weight"], theirs.es["weight"])
+
+
+def test_non_canonical_matrix_sums_duplicates_like_scanpy():
+    adj = sp.csr_matrix((np.array([1.0, 2.0, 3.0]), np.array([1, 1, 0]), np.array([0, 2, 3])), shape=(2, 2))
+    assert not adj.has_canonical_format
+    g = igraph_from_adjacency(adj, directed=False)
+    assert g.es["weight"][0] == 3.0
+
+
+def test_louvain_honours_resolution_and_seed(pbmc):
+    clusterer = GraphClusterer(pbmc.obsp["connectivities"])
+    counts = [len(clusterer.labels(ClusterSpec("louvain", r)).categories) for r in (0.1, 0.5, 2.0)]
+    assert counts[0] < counts[1] < counts[2]
+    a = clusterer.membership(ClusterSpec("louvain", 1.0, seed=1))
+    assert (a == clusterer.membership(ClusterSpec("louvain", 1.0, seed=1))).all()
+
+
+def test_resolution_naming_rule():
+    assert column_name("leiden", "1", 1) == column_name("leiden", 1.0, 1) == "leiden_1.0_1"
+    assert column_name("louvain", "0.50", 2) == "louvain_0.5_2"
+    assert parse_resolutions("0.2, 0.5,1") == [0.2, 0.5, 1.0]
+    for bad, message in (("0", "positive"), ("abc", "not a number"), ("1,1.0", "repeats"), ("-1", "positive")):
+        with pytest.raises(UserError, match=message):
+            parse_resolutions(bad)
+
+
+def test_spec_rejects_unknown_arguments_and_flavors():
+    with pytest.raises(UserError, match="beta"):
+        ClusterSpec("leiden", 1.0, flavor="leidenalg", extra={"beta": 0.1})
+    with pytest.raises(UserError, match="flavor"):
+        ClusterSpec("louvain", 1.0, flavor="leidenalg")
+    with pytest.raises(UserError, match="algorithm"):
+        ClusterSpec("kmeans", 1.0)
+
+
+def test_labels_are_natural_sorted_strings():
+    clusterer = GraphClusterer(sp.identity(12, format="csr"))
+    labels = clusterer.labels(ClusterSpec("leiden", 1.0))
+    assert isinstance(labels, pd.Categorical)
+    assert list(labels.categories) == sorted(labels.categories, key=int)
