@@ -10,7 +10,9 @@ from scclust.results import write_results
 
 
 @click.command()
-@click.option("--graph-store", required=True, type=click.Path(exists=True), help="store holding the kNN graph")
+@click.option(
+    "--graph-store", required=True, type=click.Path(exists=True), help="store holding the kNN graph"
+)
 @click.option("--config", "config_path", required=True, type=click.Path(exists=True))
 @click.option("--dataset", "dataset_path", required=True, type=click.Path(exists=True))
 @click.option("--algorithm", required=True)
@@ -19,7 +21,13 @@ from scclust.results import write_results
 @click.option("--versions", default="versions.yml", show_default=True)
 @user_errors
 def main(
-    graph_store: str, config_path: str, dataset_path: str, algorithm: str, indices: str, out: str, versions: str
+    graph_store: str,
+    config_path: str,
+    dataset_path: str,
+    algorithm: str,
+    indices: str,
+    out: str,
+    versions: str,
 ) -> None:
     """Write one result file with a column per resolution."""
     dataset = read_json(dataset_path)

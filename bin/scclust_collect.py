@@ -10,7 +10,9 @@ from scclust.results import read_column, write_results
 
 
 @click.command()
-@click.option("--parent", required=True, type=click.Path(exists=True), help="result file holding the parent column")
+@click.option(
+    "--parent", required=True, type=click.Path(exists=True), help="result file holding the parent column"
+)
 @click.option("--column", required=True, help="parent column name")
 @click.option("--level", required=True, type=click.IntRange(min=2))
 @click.option("--config", "config_path", required=True, type=click.Path(exists=True))
@@ -18,11 +20,21 @@ from scclust.results import read_column, write_results
 @click.option("--out", required=True, type=click.Path())
 @click.argument("partials", nargs=-1, required=True, type=click.Path(exists=True))
 @user_errors
-def main(parent: str, column: str, level: int, config_path: str, dataset_path: str, out: str, partials: tuple[str, ...]) -> None:
+def main(
+    parent: str,
+    column: str,
+    level: int,
+    config_path: str,
+    dataset_path: str,
+    out: str,
+    partials: tuple[str, ...],
+) -> None:
     """Write a result file with the level's column."""
     dataset = read_json(dataset_path)
     meta, parent_column = read_column(parent, column)
-    result = collect_level(parent_column, list(partials), level=level, cfg=load_config(config_path), dataset=dataset)
+    result = collect_level(
+        parent_column, list(partials), level=level, cfg=load_config(config_path), dataset=dataset
+    )
     write_results(out, [result], n_obs=meta["n_obs"], fingerprint=meta["obs_fingerprint"])
 
 

@@ -15,7 +15,9 @@ from scclust.merge import gather_columns, merge_dataset
 @click.option("--input", "input_path", required=True, type=click.Path(exists=True))
 @click.option("--config", "config_path", required=True, type=click.Path(exists=True))
 @click.option("--dataset", "dataset_path", required=True, type=click.Path(exists=True))
-@click.option("--run-info", required=True, type=click.Path(exists=True), help="pipeline version and command line")
+@click.option(
+    "--run-info", required=True, type=click.Path(exists=True), help="pipeline version and command line"
+)
 @click.option("--graph-store", type=click.Path(exists=True), help="recomputed graph store, if any")
 @click.option("--umap", "umap_path", type=click.Path(exists=True), help="umap.npz, if computed")
 @click.option("--out-zarr", required=True, type=click.Path())
@@ -24,8 +26,16 @@ from scclust.merge import gather_columns, merge_dataset
 @click.argument("results", nargs=-1, required=True, type=click.Path(exists=True))
 @user_errors
 def main(
-    input_path: str, config_path: str, dataset_path: str, run_info: str, graph_store: str | None,
-    umap_path: str | None, out_zarr: str, out_tsv: str, versions: str, results: tuple[str, ...],
+    input_path: str,
+    config_path: str,
+    dataset_path: str,
+    run_info: str,
+    graph_store: str | None,
+    umap_path: str | None,
+    out_zarr: str,
+    out_tsv: str,
+    versions: str,
+    results: tuple[str, ...],
 ) -> None:
     """Write the merged store."""
     cfg = load_config(config_path)
@@ -35,8 +45,15 @@ def main(
         with np.load(umap_path, allow_pickle=False) as data:
             umap = (data["coords"], json.loads(str(data["params"])))
     merge_dataset(
-        input_path=input_path, dataset=dataset, cfg=cfg, columns=gather_columns(list(results), dataset, cfg),
-        run_info=read_json(run_info), graph_store=graph_store, umap=umap, out_zarr=out_zarr, out_tsv=out_tsv,
+        input_path=input_path,
+        dataset=dataset,
+        cfg=cfg,
+        columns=gather_columns(list(results), dataset, cfg),
+        run_info=read_json(run_info),
+        graph_store=graph_store,
+        umap=umap,
+        out_zarr=out_zarr,
+        out_tsv=out_tsv,
     )
     write_versions(versions, "scclust_merge.py")
 

@@ -15,11 +15,20 @@ from scclust.plots import plot_all
 @click.option("--input", "input_path", required=True, type=click.Path(exists=True))
 @click.option("--config", "config_path", required=True, type=click.Path(exists=True))
 @click.option("--dataset", "dataset_path", required=True, type=click.Path(exists=True))
-@click.option("--umap", "umap_path", type=click.Path(exists=True), help="umap.npz; else obsm/X_umap of the input")
+@click.option(
+    "--umap", "umap_path", type=click.Path(exists=True), help="umap.npz; else obsm/X_umap of the input"
+)
 @click.option("--outdir", required=True, type=click.Path())
 @click.argument("results", nargs=-1, required=True, type=click.Path(exists=True))
 @user_errors
-def main(input_path: str, config_path: str, dataset_path: str, umap_path: str | None, outdir: str, results: tuple[str, ...]) -> None:
+def main(
+    input_path: str,
+    config_path: str,
+    dataset_path: str,
+    umap_path: str | None,
+    outdir: str,
+    results: tuple[str, ...],
+) -> None:
     """Write plots/umap_<column>.png."""
     cfg = load_config(config_path)
     dataset = read_json(dataset_path)

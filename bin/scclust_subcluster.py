@@ -11,11 +11,21 @@ from scclust.results import read_column
 
 
 @click.command()
-@click.option("--parent", required=True, type=click.Path(exists=True), help="result file holding the parent column")
-@click.option("--batch", "batch_path", required=True, type=click.Path(exists=True), help="batch file from scclust_split.py")
+@click.option(
+    "--parent", required=True, type=click.Path(exists=True), help="result file holding the parent column"
+)
+@click.option(
+    "--batch",
+    "batch_path",
+    required=True,
+    type=click.Path(exists=True),
+    help="batch file from scclust_split.py",
+)
 @click.option("--config", "config_path", required=True, type=click.Path(exists=True))
 @click.option("--input", "input_path", required=True, type=click.Path(exists=True), help="the dataset")
-@click.option("--graph-store", required=True, type=click.Path(exists=True), help="store holding the kNN graph")
+@click.option(
+    "--graph-store", required=True, type=click.Path(exists=True), help="store holding the kNN graph"
+)
 @click.option("--out", required=True, type=click.Path())
 @click.option("--versions", default="versions.yml", show_default=True)
 @user_errors
@@ -27,8 +37,12 @@ def main(
     cfg = load_config(config_path)
     _, column = read_column(parent, batch["column"])
     partial = subcluster_batch(
-        column, batch["clusters"], level=batch["level"], cfg=cfg,
-        rep_store=rep_store(input_path, graph_store, cfg.use_rep), graph_store=graph_store,
+        column,
+        batch["clusters"],
+        level=batch["level"],
+        cfg=cfg,
+        rep_store=rep_store(input_path, graph_store, cfg.use_rep),
+        graph_store=graph_store,
     )
     write_partial(out, partial, batch)
     write_versions(versions, "scclust_subcluster.py")

@@ -20,10 +20,14 @@ from scclust.results import atomic_path
 @click.option("--out", required=True, type=click.Path())
 @click.option("--versions", default="versions.yml", show_default=True)
 @user_errors
-def main(graph_store: str, input_path: str, config_path: str, dataset_path: str, out: str, versions: str) -> None:
+def main(
+    graph_store: str, input_path: str, config_path: str, dataset_path: str, out: str, versions: str
+) -> None:
     """Write umap.npz."""
     cfg = load_config(config_path)
-    coords, params = compute_umap(graph_store, rep_store(input_path, graph_store, cfg.use_rep), cfg, read_json(dataset_path))
+    coords, params = compute_umap(
+        graph_store, rep_store(input_path, graph_store, cfg.use_rep), cfg, read_json(dataset_path)
+    )
     tmp = atomic_path(out)
     with tmp.open("wb") as fh:
         np.savez_compressed(fh, coords=coords, params=np.array(json.dumps(params, sort_keys=True)))

@@ -36,11 +36,28 @@ def testdata(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     return write_testdata(tmp_path_factory.mktemp("testdata"))
 
 
-def run_pipeline(workdir: Path, *args: str, outdir: Path | None = None, timeout: int = 900, env: dict | None = None) -> Run:
+def run_pipeline(
+    workdir: Path,
+    *args: str,
+    outdir: Path | None = None,
+    profile: str = "test",
+    timeout: int = 900,
+    env: dict | None = None,
+) -> Run:
     """Run ``nextflow run main.nf`` in ``workdir`` with the test resources; returns code, output and outdir."""
     outdir = outdir or workdir / "results"
-    cmd = [NEXTFLOW, "run", str(ROOT / "main.nf"), "-ansi-log", "false", "-profile", "test",
-           "--outdir", str(outdir), *args]
+    cmd = [
+        NEXTFLOW,
+        "run",
+        str(ROOT / "main.nf"),
+        "-ansi-log",
+        "false",
+        "-profile",
+        profile,
+        "--outdir",
+        str(outdir),
+        *args,
+    ]
     proc = subprocess.run(
         cmd, cwd=workdir, capture_output=True, text=True, timeout=timeout, env={**os.environ, **(env or {})}
     )

@@ -4,7 +4,13 @@ import pytest
 import scanpy as sc
 import scipy.sparse as sp
 
-from scclust.clustering import ClusterSpec, GraphClusterer, column_name, igraph_from_adjacency, parse_resolutions
+from scclust.clustering import (
+    ClusterSpec,
+    GraphClusterer,
+    column_name,
+    igraph_from_adjacency,
+    parse_resolutions,
+)
 from scclust.errors import UserError
 
 
@@ -51,7 +57,12 @@ def test_resolution_naming_rule():
     assert column_name("leiden", "1", 1) == column_name("leiden", 1.0, 1) == "leiden_1.0_1"
     assert column_name("louvain", "0.50", 2) == "louvain_0.5_2"
     assert parse_resolutions("0.2, 0.5,1") == [0.2, 0.5, 1.0]
-    for bad, message in (("0", "positive"), ("abc", "not a number"), ("1,1.0", "repeats"), ("-1", "positive")):
+    for bad, message in (
+        ("0", "positive"),
+        ("abc", "not a number"),
+        ("1,1.0", "repeats"),
+        ("-1", "positive"),
+    ):
         with pytest.raises(UserError, match=message):
             parse_resolutions(bad)
 

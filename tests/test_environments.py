@@ -24,11 +24,21 @@ def assert_leiden_matches_scanpy(run, testdata, columns):
 
 
 @pytest.mark.podman
-@pytest.mark.skipif(os.environ.get("SCCLUST_TEST_PODMAN") != "1", reason="needs podman and the CPU image (.ci/run)")
+@pytest.mark.skipif(
+    os.environ.get("SCCLUST_TEST_PODMAN") != "1", reason="needs podman and the CPU image (.ci/run)"
+)
 def test_podman_level1_and_two_levels(testdata, tmp_path):
     run = run_pipeline(
-        tmp_path, "-profile", "test,podman", "--cpu_container", IMAGE, "--input", str(testdata["zarr"]),
-        "--resolutions", "0.5", "--hierarchy", "2",
+        tmp_path,
+        "--cpu_container",
+        IMAGE,
+        "--input",
+        str(testdata["zarr"]),
+        "--resolutions",
+        "0.5",
+        "--hierarchy",
+        "2",
+        profile="test,podman",
     ).ok()
     assert "podman run" in "".join(p.read_text() for p in tmp_path.glob("work/*/*/.command.run"))
     assert_leiden_matches_scanpy(run, testdata, ["leiden_0.5_1", "leiden_0.5_2"])
@@ -37,13 +47,25 @@ def test_podman_level1_and_two_levels(testdata, tmp_path):
 
 
 @pytest.mark.slurm
-@pytest.mark.skipif(os.environ.get("SCCLUST_TEST_SLURM") != "1", reason="needs a running Slurm cluster (.ci/run)")
+@pytest.mark.skipif(
+    os.environ.get("SCCLUST_TEST_SLURM") != "1", reason="needs a running Slurm cluster (.ci/run)"
+)
 def test_slurm_run_gives_the_local_result(testdata, tmp_path):
     fast = tmp_path / "fast_polling.config"
-    fast.write_text("executor { pollInterval = '1 sec'; queueStatInterval = '2 sec'; submitRateLimit = '50/1s' }\n")
+    fast.write_text(
+        "executor { pollInterval = '1 sec'; queueStatInterval = '2 sec'; submitRateLimit = '50/1s' }\n"
+    )
     run = run_pipeline(
-        tmp_path, "-profile", "test,slurm", "-c", str(fast), "--input", str(testdata["zarr"]),
-        "--resolutions", "0.5", "--hierarchy", "2",
+        tmp_path,
+        "-c",
+        str(fast),
+        "--input",
+        str(testdata["zarr"]),
+        "--resolutions",
+        "0.5",
+        "--hierarchy",
+        "2",
+        profile="test,slurm",
     ).ok()
     assert_leiden_matches_scanpy(run, testdata, ["leiden_0.5_1", "leiden_0.5_2"])
     trace = next((run.outdir / "pipeline_info").glob("execution_trace_*.txt")).read_text()

@@ -36,7 +36,16 @@ def assert_nested(merged: ad.AnnData, parent: str, child: str) -> None:
 @pytest.fixture(scope="module")
 def depth3(testdata, tmp_path_factory):
     work = tmp_path_factory.mktemp("depth3")
-    args = ("--input", str(testdata["zarr"]), "--resolutions", "0.5", "--hierarchy", "3", "--min_cluster_size", "40")
+    args = (
+        "--input",
+        str(testdata["zarr"]),
+        "--resolutions",
+        "0.5",
+        "--hierarchy",
+        "3",
+        "--min_cluster_size",
+        "40",
+    )
     first = run_pipeline(work, *args).ok()
     again = run_pipeline(work, *args, outdir=work / "again").ok()
     return first, again
@@ -77,10 +86,19 @@ def test_level2_split_equals_direct_reference(depth3, testdata):
     label = level1.value_counts().index[0]
     cells = (level1 == label).to_numpy()
     source = ad.read_zarr(testdata["zarr"])
-    sub = ad.AnnData(obs=pd.DataFrame(index=source.obs_names[cells]), obsm={"X_pca": source.obsm["X_pca"][cells]})
-    sc.pp.neighbors(sub, n_neighbors=int(params["n_neighbors"]), use_rep="X_pca", random_state=int(params["seed"]))
-    sc.tl.leiden(sub, resolution=float(params["resolution"]), flavor="igraph", n_iterations=int(params["n_iterations"]),
-                 random_state=int(params["seed"]))
+    sub = ad.AnnData(
+        obs=pd.DataFrame(index=source.obs_names[cells]), obsm={"X_pca": source.obsm["X_pca"][cells]}
+    )
+    sc.pp.neighbors(
+        sub, n_neighbors=int(params["n_neighbors"]), use_rep="X_pca", random_state=int(params["seed"])
+    )
+    sc.tl.leiden(
+        sub,
+        resolution=float(params["resolution"]),
+        flavor="igraph",
+        n_iterations=int(params["n_iterations"]),
+        random_state=int(params["seed"]),
+    )
     expected = (label + "_" + sub.obs["leiden"].astype(str)).to_numpy()
     assert (merged.obs["leiden_0.5_2"].astype(str).to_numpy()[cells] == expected).all()
 
@@ -92,8 +110,16 @@ def per_level(testdata, tmp_path_factory):
     runs = {}
     for mode in ("recompute", "induced"):
         runs[mode] = run_pipeline(
-            work, "--input", str(testdata["h5ad"]), "--algorithm", "leiden,louvain", "--hierarchy", hierarchy,
-            "--subcluster_graph", mode, outdir=work / mode,
+            work,
+            "--input",
+            str(testdata["h5ad"]),
+            "--algorithm",
+            "leiden,louvain",
+            "--hierarchy",
+            hierarchy,
+            "--subcluster_graph",
+            mode,
+            outdir=work / mode,
         )
     return runs
 
@@ -111,8 +137,18 @@ def per_level_ok(testdata, tmp_path_factory):
     hierarchy = "{1: 0.3, 2: {resolution: 0.8, n_iterations: 5, flavor: leidenalg, seed: 7}}"
     return {
         mode: run_pipeline(
-            work, "--input", str(testdata["h5ad"]), "--algorithm", "leiden,louvain", "--hierarchy", hierarchy,
-            "--subcluster_graph", mode, "--min_cluster_size", "20", outdir=work / mode,
+            work,
+            "--input",
+            str(testdata["h5ad"]),
+            "--algorithm",
+            "leiden,louvain",
+            "--hierarchy",
+            hierarchy,
+            "--subcluster_graph",
+            mode,
+            "--min_cluster_size",
+            "20",
+            outdir=work / mode,
         ).ok()
         for mode in ("recompute", "induced")
     }

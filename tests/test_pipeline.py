@@ -25,8 +25,15 @@ def level1(testdata, tmp_path_factory):
     work = tmp_path_factory.mktemp("level1")
     before = {k: tree_digest(testdata[k]) for k in ("h5ad", "zarr")}
     run = run_pipeline(
-        work, "--input", str(testdata["samplesheet"]), "--algorithm", "leiden,louvain",
-        "--resolutions", ",".join(RESOLUTIONS), "--resolutions_per_task", "2",
+        work,
+        "--input",
+        str(testdata["samplesheet"]),
+        "--algorithm",
+        "leiden,louvain",
+        "--resolutions",
+        ",".join(RESOLUTIONS),
+        "--resolutions_per_task",
+        "2",
     ).ok()
     return run, before
 
@@ -34,7 +41,9 @@ def level1(testdata, tmp_path_factory):
 def louvain_reference(adata: ad.AnnData, resolution: float, seed: int = 0) -> np.ndarray:
     g = get_igraph_from_adjacency(adata.obsp["connectivities"], directed=False)
     with set_igraph_random_state(seed):
-        return np.asarray(g.community_multilevel(weights="weight", resolution=resolution).membership).astype(str)
+        return np.asarray(g.community_multilevel(weights="weight", resolution=resolution).membership).astype(
+            str
+        )
 
 
 @pytest.mark.parametrize("dataset", ["pbmc_h5ad", "pbmc_zarr"])
@@ -69,7 +78,9 @@ def test_labels_equal_direct_scanpy_calls(level1, testdata):
     adata = ad.read_h5ad(testdata["h5ad"])
     counts = []
     for r in (0.2, 0.5, 1.0):
-        sc.tl.leiden(adata, resolution=r, flavor="igraph", n_iterations=2, random_state=0, neighbors_key="neighbors")
+        sc.tl.leiden(
+            adata, resolution=r, flavor="igraph", n_iterations=2, random_state=0, neighbors_key="neighbors"
+        )
         column = f"leiden_{r}_1"
         assert (merged.obs[column].to_numpy() == adata.obs["leiden"].to_numpy()).all()
         assert list(merged.obs[column].cat.categories) == list(adata.obs["leiden"].cat.categories)
@@ -101,7 +112,13 @@ def test_tsv_and_pipeline_info(level1):
     assert (table["leiden_0.5_1"].to_numpy() == merged.obs["leiden_0.5_1"].astype(str).to_numpy()).all()
     info = run.outdir / "pipeline_info"
     names = [p.name for p in info.iterdir()]
-    for prefix in ("execution_report", "execution_timeline", "execution_trace", "params.json", "software_versions.yml"):
+    for prefix in (
+        "execution_report",
+        "execution_timeline",
+        "execution_trace",
+        "params.json",
+        "software_versions.yml",
+    ):
         assert any(n.startswith(prefix) for n in names), prefix
     assert "scanpy" in (info / "software_versions.yml").read_text()
 
@@ -113,10 +130,28 @@ def test_nextflow_lint_is_clean():
     assert "had no errors" in proc.stdout + proc.stderr
 
 
-@pytest.mark.parametrize("profile", ["test", "docker", "podman", "singularity", "apptainer", "slurm", "awsbatch", "gpu",
-                                     "test,podman", "slurm,singularity,gpu"])
+@pytest.mark.parametrize(
+    "profile",
+    [
+        "test",
+        "docker",
+        "podman",
+        "singularity",
+        "apptainer",
+        "slurm",
+        "awsbatch",
+        "gpu",
+        "test,podman",
+        "slurm,singularity,gpu",
+    ],
+)
 def test_nextflow_config_resolves_every_profile(profile):
-    proc = subprocess.run([NEXTFLOW, "config", str(ROOT), "-profile", profile], capture_output=True, text=True,
-                          cwd=ROOT, timeout=300)
+    proc = subprocess.run(
+        [NEXTFLOW, "config", str(ROOT), "-profile", profile],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "process" in proc.stdout

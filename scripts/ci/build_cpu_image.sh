@@ -48,11 +48,14 @@ else
     echo "# scclust" > "$context/README.md"
 fi
 
-# pip inside the build needs the network and the host's CA bundle. The bundle is mounted beside, not over, the
-# image's own: apt's ca-certificates postinst must be able to replace /etc/ssl/certs/ca-certificates.crt.
+# pip inside the build needs the network and the host's CA bundle (CI reaches PyPI through a TLS-inspecting proxy).
+# The bundle is mounted beside, not over, the image's own: apt's ca-certificates postinst must be able to replace
+# /etc/ssl/certs/ca-certificates.crt.
+host_ca=/etc/ssl/certs/ca-certificates.crt
+if [ -f "$host_ca" ]; then
+    build_args+=(--volume "$host_ca:/run/host-ca-certificates.crt:ro" --build-arg PIP_CERT=/run/host-ca-certificates.crt)
+fi
 podman build --network host \
-    --volume /etc/ssl/certs/ca-certificates.crt:/run/host-ca-certificates.crt:ro \
-    --build-arg PIP_CERT=/run/host-ca-certificates.crt \
     "${build_args[@]}" \
     --label "scclust.inputs=$inputs_hash" \
     -f "$context/$dockerfile" -t "$image" "$context"

@@ -70,12 +70,14 @@ if [ "$(cat "$conf" 2>/dev/null)" != "$new_conf" ] || ! running /run/slurmctld.p
     slurmd
 fi
 
+# mixed/allocated: a rerun while jobs of an earlier run are still going.
+up() { case "$state" in idle | mixed | allocated) return 0 ;; *) return 1 ;; esac; }
 for _ in $(seq 60); do
     state=$(sinfo -h -N -n "$node" -o %T 2>/dev/null || true)
-    [ "$state" = idle ] && break
+    up && break
     sleep 1
 done
-[ "$state" = idle ] || { echo "slurm_setup: node $node is '${state:-unknown}', not idle, after 60 s; see /var/log/slurm/*.log" >&2; exit 1; }
+up || { echo "slurm_setup: node $node is '${state:-unknown}', not idle, after 60 s; see /var/log/slurm/*.log" >&2; exit 1; }
 
 timeout 60 srun -N1 hostname >/dev/null || { echo "slurm_setup: srun smoke test failed; see /var/log/slurm/*.log" >&2; exit 1; }
 out=$(mktemp /tmp/slurm-smoke.XXXXXX)
@@ -84,4 +86,4 @@ sbatch --quiet --output="$out" --wrap 'echo sbatch-ok'
 for _ in $(seq 300); do grep -q sbatch-ok "$out" && break; sleep 0.2; done
 grep -q sbatch-ok "$out" || { echo "slurm_setup: sbatch smoke job wrote nothing to $out in 60 s; see /var/log/slurm/*.log" >&2; exit 1; }
 rm -f "$out"
-echo "slurm_setup: node $node idle in partition debug ($(nproc) CPUs, ${mem_mib} MiB); srun and sbatch work"
+echo "slurm_setup: node $node $state in partition debug ($(nproc) CPUs, ${mem_mib} MiB); srun and sbatch work"

@@ -49,4 +49,3 @@ def write_versions(path: str | Path, process: str) -> None:
     """nf-core style ``versions.yml``: the process name, then package: version lines."""
     lines = [f'"{process}":'] + [f"    {k}: {v}" for k, v in package_versions().items()]
     Path(path).write_text("\n".join(lines) + "\n")
-

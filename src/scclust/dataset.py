@@ -42,7 +42,9 @@ def inspect_dataset(path: str | Path, cfg: Config, dataset_id: str) -> dict[str,
                 )
         missing_colours = [c for c in cfg.umap_colors if c not in obs_columns and c not in cfg.columns()]
         if missing_colours:
-            raise UserError(f"--umap_colors: {missing_colours[0]!r} is not an obs column of {p}; pick existing columns")
+            raise UserError(
+                f"--umap_colors: {missing_colours[0]!r} is not an obs column of {p}; pick existing columns"
+            )
 
         rep_in_input = cfg.use_rep in io.obsm_keys(root)
         compute_pca = False
@@ -81,9 +83,13 @@ def inspect_dataset(path: str | Path, cfg: Config, dataset_id: str) -> dict[str,
                 )
             source = f"layers/{cfg.pca_layer}" if cfg.pca_layer else "X"
             if cfg.pca_layer and ("layers" not in root or cfg.pca_layer not in root["layers"]):
-                raise UserError(f"input {p}: --pca_layer {cfg.pca_layer!r} is not in layers; pass an existing layer")
+                raise UserError(
+                    f"input {p}: --pca_layer {cfg.pca_layer!r} is not in layers; pass an existing layer"
+                )
             if not cfg.pca_layer and "X" not in root:
-                raise UserError(f"input {p}: has no X to compute PCA from; pass --pca_layer or an existing --use_rep")
+                raise UserError(
+                    f"input {p}: has no X to compute PCA from; pass --pca_layer or an existing --use_rep"
+                )
             compute_pca = True
             graph["pca_source"] = source
         graph["use_rep"] = cfg.use_rep

@@ -40,7 +40,9 @@ def sorted_categories(labels: Any) -> list[str]:
     return sorted({str(x) for x in labels}, key=label_key)
 
 
-def plan_batches(labels: pd.Categorical, *, min_cluster_size: int, batch_cells: int) -> tuple[list[list[str]], dict[str, str]]:
+def plan_batches(
+    labels: pd.Categorical, *, min_cluster_size: int, batch_cells: int
+) -> tuple[list[list[str]], dict[str, str]]:
     """Group the clusters to split into tasks of about ``batch_cells`` cells.
 
     Returns
@@ -69,7 +71,9 @@ def plan_batches(labels: pd.Categorical, *, min_cluster_size: int, batch_cells: 
     return batches, unsplit
 
 
-def write_batches(result: ColumnResult, cfg: Config, level: int, batch_cells: int, outdir: str | Path) -> list[Path]:
+def write_batches(
+    result: ColumnResult, cfg: Config, level: int, batch_cells: int, outdir: str | Path
+) -> list[Path]:
     """Write one JSON file per batch of parent clusters for re-clustering ``result`` at ``level``."""
     batches, unsplit = plan_batches(
         result.labels, min_cluster_size=cfg.level_min_cluster_size(level), batch_cells=batch_cells
@@ -79,8 +83,14 @@ def write_batches(result: ColumnResult, cfg: Config, level: int, batch_cells: in
     paths = []
     for i, clusters in enumerate(batches):
         path = out / f"{result.name}.{i:05d}.json"
-        payload = {"column": result.name, "level": level, "batch": i, "n_batches": len(batches), "clusters": clusters,
-                   "unsplit": unsplit}
+        payload = {
+            "column": result.name,
+            "level": level,
+            "batch": i,
+            "n_batches": len(batches),
+            "clusters": clusters,
+            "unsplit": unsplit,
+        }
         path.write_text(json.dumps(payload, sort_keys=True))
         paths.append(path)
     return paths
@@ -152,8 +162,12 @@ def write_partial(path: str | Path, partial: dict[str, Any], batch: dict[str, An
     tmp = atomic_path(path)
     meta = json.dumps(to_jsonable({"clusters": partial["clusters"], "batch": batch}), sort_keys=True)
     with tmp.open("wb") as fh:
-        np.savez_compressed(fh, cells=partial["cells"].astype(np.int64), labels=partial["labels"].astype("U"),
-                            meta=np.array(meta))
+        np.savez_compressed(
+            fh,
+            cells=partial["cells"].astype(np.int64),
+            labels=partial["labels"].astype("U"),
+            meta=np.array(meta),
+        )
     tmp.replace(path)
 
 
@@ -181,7 +195,9 @@ def collect_level(
         labels[cells] = child
         clusters.update(meta["clusters"])
     if expected is None or seen_batches != set(range(expected)):
-        raise UserError(f"level {level} of {parent.name}: missing batch results; rerun the pipeline with -resume")
+        raise UserError(
+            f"level {level} of {parent.name}: missing batch results; rerun the pipeline with -resume"
+        )
     for label, entry in clusters.items():
         if entry["n_children"] < 2:
             unsplit[label] = ONE_CLUSTER

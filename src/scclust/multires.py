@@ -29,7 +29,9 @@ def load_graph(graph_store: str | Path, cfg: Config, dataset: dict[str, Any]) ->
     return adjacency
 
 
-def base_params(spec: ClusterSpec, cfg: Config, dataset: dict[str, Any], *, level: int, run_resolution: float) -> dict[str, Any]:
+def base_params(
+    spec: ClusterSpec, cfg: Config, dataset: dict[str, Any], *, level: int, run_resolution: float
+) -> dict[str, Any]:
     """Params every column records, whatever its level."""
     return {
         **spec.params(),

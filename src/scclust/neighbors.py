@@ -44,12 +44,18 @@ def compute_pca(x: Any, n_pcs: int, seed: int) -> tuple[np.ndarray, dict[str, An
     data = as_array(x)
     n_comps = int(min(n_pcs, data.shape[0] - 1, data.shape[1] - 1))
     if n_comps < 1:
-        raise UserError(f"cannot compute PCA from a {data.shape[0]} x {data.shape[1]} matrix; pass an existing --use_rep")
+        raise UserError(
+            f"cannot compute PCA from a {data.shape[0]} x {data.shape[1]} matrix; pass an existing --use_rep"
+        )
     data = data.astype(np.float64) if data.dtype != np.float64 else data
     # arpack's result depends on BLAS summation order: one BLAS thread makes PCA identical on any core count.
     with threadpool_limits(limits=1, user_api="blas"):
         emb = sc.pp.pca(data, n_comps=n_comps, random_state=seed, svd_solver="arpack", return_info=False)
-    return np.asarray(emb, dtype=np.float32), {"n_comps": n_comps, "svd_solver": "arpack", "random_state": seed}
+    return np.asarray(emb, dtype=np.float32), {
+        "n_comps": n_comps,
+        "svd_solver": "arpack",
+        "random_state": seed,
+    }
 
 
 def read_x(root: io.Group, layer: str | None, path: str | Path) -> Any:
@@ -61,11 +67,13 @@ def read_x(root: io.Group, layer: str | None, path: str | Path) -> Any:
         return read_elem(node)
     except Exception as err:
         where = f"layers/{layer}" if layer else "X"
-        raise UserError(f"input {path}: cannot read {where} ({type(err).__name__}); the store may be damaged") from None
+        raise UserError(
+            f"input {path}: cannot read {where} ({type(err).__name__}); the store may be damaged"
+        ) from None
 
 
 def graph_store_keys(neighbors_key: str) -> tuple[str, str]:
-    """obsp keys scanpy uses when it writes a graph under ``neighbors_key``."""
+    """Obsp keys scanpy uses when it writes a graph under ``neighbors_key``."""
     if neighbors_key == "neighbors":
         return "connectivities", "distances"
     return f"{neighbors_key}_connectivities", f"{neighbors_key}_distances"
@@ -77,8 +85,10 @@ def knn_anndata(rep: np.ndarray, use_rep: str, obs_names: pd.Index | None = None
     return ad.AnnData(obs=obs, obsm={use_rep: rep})
 
 
-def neighbors_on(rep: np.ndarray, cfg: Config, *, n_neighbors: int, key: str, obs_names: pd.Index | None = None) -> ad.AnnData:
-    """scanpy's ``pp.neighbors`` on an embedding, with the run's seed."""
+def neighbors_on(
+    rep: np.ndarray, cfg: Config, *, n_neighbors: int, key: str, obs_names: pd.Index | None = None
+) -> ad.AnnData:
+    """Scanpy's ``pp.neighbors`` on an embedding, with the run's seed."""
     import scanpy as sc
 
     adata = knn_anndata(rep, cfg.use_rep, obs_names)
@@ -110,7 +120,9 @@ def recompute_graph(path: str | Path, cfg: Config, dataset: dict[str, Any], out:
     write_zarr_atomic(adata, out)
 
 
-def compute_umap(graph_store: str | Path, rep_store: str | Path, cfg: Config, dataset: dict[str, Any]) -> tuple[np.ndarray, dict[str, Any]]:
+def compute_umap(
+    graph_store: str | Path, rep_store: str | Path, cfg: Config, dataset: dict[str, Any]
+) -> tuple[np.ndarray, dict[str, Any]]:
     """UMAP of the clustered graph (scanpy's ``tl.umap`` with the run's seed)."""
     import scanpy as sc
 
@@ -133,10 +145,18 @@ def compute_umap(graph_store: str | Path, rep_store: str | Path, cfg: Config, da
     params.setdefault("method", "umap")
     adata.obsp["connectivities"] = connectivities
     adata.obsp["distances"] = distances if distances is not None else connectivities
-    adata.uns["neighbors"] = {"connectivities_key": "connectivities", "distances_key": "distances", "params": params}
+    adata.uns["neighbors"] = {
+        "connectivities_key": "connectivities",
+        "distances_key": "distances",
+        "params": params,
+    }
     sc.tl.umap(adata, random_state=cfg.seed)
     return np.asarray(adata.obsm["X_umap"], dtype=np.float32), to_jsonable(
-        {"random_state": cfg.seed, "neighbors_key": cfg.neighbors_key, "graph_recomputed": dataset["graph"]["recomputed"]}
+        {
+            "random_state": cfg.seed,
+            "neighbors_key": cfg.neighbors_key,
+            "graph_recomputed": dataset["graph"]["recomputed"],
+        }
     )
 
 

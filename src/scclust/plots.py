@@ -8,11 +8,11 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
 
-from scclust.hierarchy import sorted_categories  # noqa: E402
+from scclust.hierarchy import sorted_categories
 
 
 def safe_filename(name: str) -> str:
@@ -26,17 +26,29 @@ def plot_umap(coords: np.ndarray, values: pd.Series, title: str, out: Path) -> N
     fig, ax = plt.subplots(figsize=(6, 5), dpi=100)
     size = max(0.5, min(20.0, 20000 / max(len(values), 1)))
     if pd.api.types.is_numeric_dtype(values) and not isinstance(values.dtype, pd.CategoricalDtype):
-        points = ax.scatter(coords[:, 0], coords[:, 1], c=values.to_numpy(dtype=float), s=size, cmap="viridis")
+        points = ax.scatter(
+            coords[:, 0], coords[:, 1], c=values.to_numpy(dtype=float), s=size, cmap="viridis"
+        )
         fig.colorbar(points, ax=ax)
     else:
         text = values.astype(str).fillna("NA")
-        categories = sorted_categories(text.unique()) if text.str.match(r"^\d+(_\d+)*$").all() else sorted(text.unique())
+        categories = (
+            sorted_categories(text.unique())
+            if text.str.match(r"^\d+(_\d+)*$").all()
+            else sorted(text.unique())
+        )
         cmap = plt.get_cmap("tab20", max(len(categories), 1))
         for i, cat in enumerate(categories):
             mask = (text == cat).to_numpy()
             ax.scatter(coords[mask, 0], coords[mask, 1], s=size, color=cmap(i), label=cat)
         if len(categories) <= 40:
-            ax.legend(markerscale=max(1.0, 6 / size), fontsize=6, loc="center left", bbox_to_anchor=(1, 0.5), frameon=False)
+            ax.legend(
+                markerscale=max(1.0, 6 / size),
+                fontsize=6,
+                loc="center left",
+                bbox_to_anchor=(1, 0.5),
+                frameon=False,
+            )
     ax.set_title(title)
     ax.set_xticks([])
     ax.set_yticks([])

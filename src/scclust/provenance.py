@@ -4,8 +4,22 @@ from __future__ import annotations
 
 from importlib.metadata import PackageNotFoundError, version
 
-PACKAGES = ("scclust", "scanpy", "anndata", "igraph", "leidenalg", "numpy", "scipy", "pandas", "zarr", "h5py",
-            "pynndescent", "umap-learn", "scikit-learn", "natsort")
+PACKAGES = (
+    "scclust",
+    "scanpy",
+    "anndata",
+    "igraph",
+    "leidenalg",
+    "numpy",
+    "scipy",
+    "pandas",
+    "zarr",
+    "h5py",
+    "pynndescent",
+    "umap-learn",
+    "scikit-learn",
+    "natsort",
+)
 
 
 def package_versions(extra: tuple[str, ...] = ()) -> dict[str, str]:
