@@ -19,7 +19,8 @@ def _h5ad(mutate: Callable | None = None) -> Callable[[Path, dict[str, Path]], P
     def make(d: Path, _testdata: dict[str, Path]) -> Path:
         adata = pbmc()
         if mutate is not None:
-            adata = mutate(adata) or adata
+            changed = mutate(adata)
+            adata = adata if changed is None else changed  # an empty AnnData is falsy: no `or`
         path = d / "bad.h5ad"
         adata.write_h5ad(path)
         return path
