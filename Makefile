@@ -4,7 +4,6 @@ VENV := .venv
 NEXTFLOW ?= $(CURDIR)/$(VENV)/bin/nextflow
 STAMP := $(VENV)/.scclust-setup
 export NXF_HOME ?= $(CURDIR)/.nextflow-home
-export NUMBA_CACHE_DIR ?= $(CURDIR)/.venv/numba-cache
 
 .PHONY: setup demo test lint clean
 
