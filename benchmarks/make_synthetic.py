@@ -2,8 +2,9 @@
 """Synthetic AnnData for scclust benchmarks: Gaussian blobs in a 50-D embedding plus scanpy's kNN graph.
 
 obsm['X_pca'] holds the embedding; obsp['connectivities'/'distances'] and uns['neighbors'] come from
-``sc.pp.neighbors(adata, use_rep='X_pca', n_neighbors=k, random_state=0)``. X is a sparse all-zero n x 1 matrix
-unless ``--dense-x-genes`` > 0, which adds a dense float32 X (to show that clustering tasks never read X).
+``sc.pp.neighbors(adata, use_rep='X_pca', n_neighbors=k, random_state=0)``. X is a sparse all-zero n x 1
+matrix unless ``--dense-x-genes`` > 0, which adds a dense float32 X
+(to show that clustering tasks never read X).
 
 Generated files are cached: if --out exists it is reused (pass --force to rebuild).
 """
@@ -30,14 +31,25 @@ def make_embedding(n_cells: int, n_dims: int, n_blobs: int, seed: int) -> tuple[
 
 @click.command()
 @click.option("--n-cells", type=int, required=True, help="Number of cells.")
-@click.option("--n-dims", type=int, default=50, show_default=True, help="Embedding dimensions (obsm['X_pca']).")
+@click.option(
+    "--n-dims", type=int, default=50, show_default=True, help="Embedding dimensions (obsm['X_pca'])."
+)
 @click.option("--n-blobs", type=int, default=30, show_default=True, help="Number of Gaussian blobs.")
 @click.option("--n-neighbors", type=int, default=15, show_default=True, help="k of the kNN graph.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the embedding.")
-@click.option("--dense-x-genes", type=int, default=0, show_default=True,
-              help="If > 0, add a dense float32 X with this many genes.")
-@click.option("--graph-from", type=click.Path(exists=True, path_type=Path), default=None,
-              help="Reuse embedding and graph of an existing store (same n-cells) instead of recomputing them.")
+@click.option(
+    "--dense-x-genes",
+    type=int,
+    default=0,
+    show_default=True,
+    help="If > 0, add a dense float32 X with this many genes.",
+)
+@click.option(
+    "--graph-from",
+    type=click.Path(exists=True, path_type=Path),
+    default=None,
+    help="Reuse embedding and graph of an existing store (same n-cells) instead of recomputing them.",
+)
 @click.option("--format", "fmt", type=click.Choice(["zarr", "h5ad"]), default="zarr", show_default=True)
 @click.option("--out", type=click.Path(path_type=Path), required=True, help="Output .zarr or .h5ad.")
 @click.option("--force", is_flag=True, help="Rebuild even if --out exists.")
@@ -63,7 +75,9 @@ def main(n_cells, n_dims, n_blobs, n_neighbors, seed, dense_x_genes, graph_from,
         del src
     else:
         emb, blob = make_embedding(n_cells, n_dims, n_blobs, seed)
-        obs = pd.DataFrame({"blob": pd.Categorical(blob.astype(str))}, index=[f"cell{i}" for i in range(n_cells)])
+        obs = pd.DataFrame(
+            {"blob": pd.Categorical(blob.astype(str))}, index=[f"cell{i}" for i in range(n_cells)]
+        )
         tmp = ad.AnnData(X=sp.csr_matrix((n_cells, 1), dtype=np.float32), obs=obs)
         tmp.obsm["X_pca"] = emb
         sc.pp.neighbors(tmp, use_rep="X_pca", n_neighbors=n_neighbors, random_state=0)

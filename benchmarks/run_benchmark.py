@@ -14,15 +14,14 @@ Every wall time is measured around a subprocess, so interpreter/JVM start-up, im
 from __future__ import annotations
 
 import csv
-import glob
 import json
 import os
 import shutil
 import subprocess
-import sys
 import tempfile
 import textwrap
 import time
+from math import nan
 from pathlib import Path
 
 import click
@@ -76,21 +75,23 @@ def timed(cmd: list[str], *, env: dict[str, str] | None = None, log: Path | None
     if log is not None:
         log.write_text(proc.stdout)
     if proc.returncode != 0:
-        raise click.ClickException(f"command failed ({proc.returncode}): {' '.join(cmd)}\n{proc.stdout[-4000:]}")
+        raise click.ClickException(
+            f"command failed ({proc.returncode}): {' '.join(cmd)}\n{proc.stdout[-4000:]}"
+        )
     return wall, proc.stdout
 
 
 def run_loop(store: str, resolutions: str, labels_out: Path) -> tuple[float, dict]:
     wall, out = timed([PYTHON, "-c", LOOP_SCRIPT, store, resolutions, str(labels_out)])
     line = next(x for x in out.splitlines() if x.startswith("LOOP_TIMES "))
-    return wall, json.loads(line[len("LOOP_TIMES "):])
+    return wall, json.loads(line[len("LOOP_TIMES ") :])
 
 
 def read_trace(outdir: Path) -> list[dict[str, str]]:
-    files = sorted(glob.glob(str(outdir / "pipeline_info" / "execution_trace_*.txt")))
+    files = sorted((outdir / "pipeline_info").glob("execution_trace_*.txt"))
     if not files:
         raise click.ClickException(f"no trace file under {outdir}/pipeline_info")
-    with open(files[-1]) as fh:
+    with files[-1].open() as fh:
         return list(csv.DictReader(fh, delimiter="\t"))
 
 
@@ -102,7 +103,9 @@ def summarize_trace(rows: list[dict[str, str]]) -> dict[str, dict[str, float]]:
         proc = proc.split(":")[-1]
         rss = float(row["peak_rss"]) / 2**20 if row["peak_rss"] not in ("", "-") else float("nan")
         rt = float(row["realtime"]) / 1000 if row["realtime"] not in ("", "-") else float("nan")
-        entry = out.setdefault(proc, {"n": 0, "peak_rss_mib": 0.0, "realtime_sum_s": 0.0, "realtime_max_s": 0.0})
+        entry = out.setdefault(
+            proc, {"n": 0, "peak_rss_mib": 0.0, "realtime_sum_s": 0.0, "realtime_max_s": 0.0}
+        )
         entry["n"] += 1
         entry["peak_rss_mib"] = max(entry["peak_rss_mib"], rss)
         entry["realtime_sum_s"] += rt
@@ -110,8 +113,14 @@ def summarize_trace(rows: list[dict[str, str]]) -> dict[str, dict[str, float]]:
     return out
 
 
-def run_pipeline(store: str, resolutions: str, per_task: int, extra: tuple[str, ...], workroot: Path,
-                 extra_config: tuple[str, ...] = ()) -> tuple[float, Path, dict]:
+def run_pipeline(
+    store: str,
+    resolutions: str,
+    per_task: int,
+    extra: tuple[str, ...],
+    workroot: Path,
+    extra_config: tuple[str, ...] = (),
+) -> tuple[float, Path, dict]:
     """One pipeline run with a fresh work dir and outdir; returns (wall s, outdir, trace summary)."""
     store = str(Path(store).resolve())  # nextflow runs from run_dir
     extra_config = tuple(str(Path(c).resolve()) for c in extra_config)
@@ -124,18 +133,33 @@ def run_pipeline(store: str, resolutions: str, per_task: int, extra: tuple[str, 
     cmd = ["nextflow", "run", str(ROOT / "main.nf"), "-ansi-log", "false", "-c", str(cfg)]
     for c in extra_config:
         cmd += ["-c", c]
-    cmd += ["-w", str(run_dir / "work"), "--input", store, "--outdir", str(outdir),
-            "--resolutions", resolutions, "--resolutions_per_task", str(per_task), *extra]
+    cmd += [
+        "-w",
+        str(run_dir / "work"),
+        "--input",
+        store,
+        "--outdir",
+        str(outdir),
+        "--resolutions",
+        resolutions,
+        "--resolutions_per_task",
+        str(per_task),
+        *extra,
+    ]
     env = dict(os.environ)
     env["PATH"] = f"{Path(PYTHON).parent}:{env['PATH']}"
     env.setdefault("NXF_HOME", str(ROOT / ".nextflow-home"))
     # run from run_dir so .nextflow/ history and .nextflow.log stay out of the repository
     t0 = time.perf_counter()
-    proc = subprocess.run(cmd, env=env, cwd=run_dir, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.run(
+        cmd, env=env, cwd=run_dir, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
     wall = time.perf_counter() - t0
     (run_dir / "nextflow.stdout").write_text(proc.stdout)
     if proc.returncode != 0:
-        raise click.ClickException(f"pipeline failed ({proc.returncode}), see {run_dir}\n{proc.stdout[-4000:]}")
+        raise click.ClickException(
+            f"pipeline failed ({proc.returncode}), see {run_dir}\n{proc.stdout[-4000:]}"
+        )
     return wall, outdir, summarize_trace(read_trace(outdir))
 
 
@@ -153,20 +177,31 @@ def compare_labels(loop_tsv: Path, pipeline_tsv: Path) -> tuple[int, int]:
 
 
 def process_table(summary: dict[str, dict[str, float]]) -> str:
-    lines = ["| process | tasks | max peak RSS (MiB) | realtime sum (s) | realtime max (s) |", "|---|---|---|---|---|"]
+    lines = [
+        "| process | tasks | max peak RSS (MiB) | realtime sum (s) | realtime max (s) |",
+        "|---|---|---|---|---|",
+    ]
     for proc, e in summary.items():
-        lines.append(f"| {proc} | {int(e['n'])} | {e['peak_rss_mib']:.0f} | {e['realtime_sum_s']:.1f} | "
-                     f"{e['realtime_max_s']:.1f} |")
+        lines.append(
+            f"| {proc} | {int(e['n'])} | {e['peak_rss_mib']:.0f} | {e['realtime_sum_s']:.1f} | "
+            f"{e['realtime_max_s']:.1f} |"
+        )
     return "\n".join(lines)
 
 
 common = [
-    click.option("--input", "store", required=True, type=click.Path(exists=True), help="Synthetic .zarr/.h5ad."),
+    click.option(
+        "--input", "store", required=True, type=click.Path(exists=True), help="Synthetic .zarr/.h5ad."
+    ),
     click.option("--resolutions", default=DEFAULT_RESOLUTIONS, show_default=True),
     click.option("--repeats", default=2, show_default=True, help="Measure each thing this many times."),
     click.option("--workroot", default="/tmp/bench-work", show_default=True, type=click.Path(path_type=Path)),
-    click.option("--append-to", type=click.Path(path_type=Path), default=None,
-                 help="Also append the markdown output to this file."),
+    click.option(
+        "--append-to",
+        type=click.Path(path_type=Path),
+        default=None,
+        help="Also append the markdown output to this file.",
+    ),
 ]
 
 
@@ -189,46 +224,82 @@ def loop(store, resolutions, repeats, workroot, append_to):
     rows = []
     for i in range(repeats):
         wall, t = run_loop(store, resolutions, workroot / f"loop_labels.{i}.tsv")
-        rows.append(f"| loop #{i + 1} | {wall:.1f} | {t['import']:.1f} | {t['read']:.1f} | {sum(t['leiden']):.1f} | "
-                    f"{', '.join(f'{x:.1f}' for x in t['leiden'])} | {', '.join(map(str, t['n_clusters']))} |")
-    emit("\n".join([f"Plain loop, `{store}`, resolutions {resolutions}\n",
-                    "| run | wall (s) | import (s) | read (s) | leiden total (s) | per resolution (s) | n clusters |",
-                    "|---|---|---|---|---|---|---|", *rows, ""]), append_to)
+        rows.append(
+            f"| loop #{i + 1} | {wall:.1f} | {t['import']:.1f} | {t['read']:.1f} | {sum(t['leiden']):.1f} | "
+            f"{', '.join(f'{x:.1f}' for x in t['leiden'])} | {', '.join(map(str, t['n_clusters']))} |"
+        )
+    emit(
+        "\n".join(
+            [
+                f"Plain loop, `{store}`, resolutions {resolutions}\n",
+                "| run | wall (s) | import (s) | read (s) | leiden total (s) | per resolution (s) "
+                "| n clusters |",
+                "|---|---|---|---|---|---|---|",
+                *rows,
+                "",
+            ]
+        ),
+        append_to,
+    )
 
 
 @cli.command()
 @with_common
 @click.option("--resolutions-per-task", "per_task", type=int, multiple=True, default=(5,), show_default=True)
-@click.option("--compare-with", type=click.Path(exists=True, path_type=Path), default=None,
-              help="Labels TSV of a loop run (e.g. /tmp/bench-work/loop_labels.0.tsv).")
-@click.option("--loop-seconds", type=float, default=None, help="Loop wall time to compute the speedup against.")
-@click.option("-c", "extra_config", multiple=True, help="Extra Nextflow config file(s) (e.g. resource overrides).")
+@click.option(
+    "--compare-with",
+    type=click.Path(exists=True, path_type=Path),
+    default=None,
+    help="Labels TSV of a loop run (e.g. /tmp/bench-work/loop_labels.0.tsv).",
+)
+@click.option(
+    "--loop-seconds", type=float, default=None, help="Loop wall time to compute the speedup against."
+)
+@click.option(
+    "-c", "extra_config", multiple=True, help="Extra Nextflow config file(s) (e.g. resource overrides)."
+)
 @click.argument("extra", nargs=-1)
-def pipeline(store, resolutions, repeats, workroot, append_to, per_task, compare_with, loop_seconds, extra_config,
-             extra):
+def pipeline(
+    store,
+    resolutions,
+    repeats,
+    workroot,
+    append_to,
+    per_task,
+    compare_with,
+    loop_seconds,
+    extra_config,
+    extra,
+):
     """Time `nextflow run main.nf` (fresh work dir per run). EXTRA are further pipeline args after `--`."""
-    out = [f"Pipeline, `{store}`, resolutions {resolutions}, extra args `{' '.join(extra) or '-'}`"
-           f"{', configs ' + ', '.join(extra_config) if extra_config else ''}\n",
-           "| resolutions_per_task | run | wall (s) | speedup vs loop | labels identical | CLUSTER tasks | "
-           "CLUSTER realtime max/sum (s) | CLUSTER peak RSS (MiB) | MERGE peak RSS (MiB) |",
-           "|---|---|---|---|---|---|---|---|---|"]
+    out = [
+        f"Pipeline, `{store}`, resolutions {resolutions}, extra args `{' '.join(extra) or '-'}`"
+        f"{', configs ' + ', '.join(extra_config) if extra_config else ''}\n",
+        "| resolutions_per_task | run | wall (s) | speedup vs loop | labels identical | CLUSTER tasks | "
+        "CLUSTER realtime max/sum (s) | CLUSTER peak RSS (MiB) | MERGE peak RSS (MiB) |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
     details = []
     for n in per_task:
         for i in range(repeats):
             wall, outdir, summary = run_pipeline(store, resolutions, n, extra, workroot, extra_config)
             ident = "-"
-            tsvs = glob.glob(str(outdir / "*" / "clusters.tsv"))
+            tsvs = sorted(outdir.glob("*/clusters.tsv"))
             if compare_with is not None and tsvs:
                 same, total = compare_labels(compare_with, Path(tsvs[0]))
                 ident = f"{same}/{total}"
             cl = summary.get("CLUSTER", {})
             mg = summary.get("MERGE", {})
             speed = f"{loop_seconds / wall:.2f}x" if loop_seconds else "-"
-            out.append(f"| {n} | {i + 1} | {wall:.1f} | {speed} | {ident} | {int(cl.get('n', 0))} | "
-                       f"{cl.get('realtime_max_s', float('nan')):.1f}/{cl.get('realtime_sum_s', float('nan')):.1f} | "
-                       f"{cl.get('peak_rss_mib', float('nan')):.0f} | {mg.get('peak_rss_mib', float('nan')):.0f} |")
-            details.append(f"\nPer process, resolutions_per_task {n}, run {i + 1} (wall {wall:.1f} s, {outdir}):\n\n"
-                           + process_table(summary))
+            out.append(
+                f"| {n} | {i + 1} | {wall:.1f} | {speed} | {ident} | {int(cl.get('n', 0))} | "
+                f"{cl.get('realtime_max_s', nan):.1f}/{cl.get('realtime_sum_s', nan):.1f} | "
+                f"{cl.get('peak_rss_mib', nan):.0f} | {mg.get('peak_rss_mib', nan):.0f} |"
+            )
+            details.append(
+                f"\nPer process, resolutions_per_task {n}, run {i + 1} (wall {wall:.1f} s, {outdir}):\n\n"
+                + process_table(summary)
+            )
             shutil.rmtree(outdir.parent / "work", ignore_errors=True)
     emit("\n".join(out + details + [""]), append_to)
 
@@ -242,18 +313,23 @@ def pipeline(store, resolutions, repeats, workroot, append_to, per_task, compare
 @click.option("--append-to", type=click.Path(path_type=Path), default=None)
 def rss_vs_x(small, large, resolutions, repeats, workroot, append_to):
     """Peak RSS of the CLUSTER (and MERGE) tasks with and without a large dense X."""
-    out = [f"Peak RSS vs X, resolutions {resolutions}\n",
-           "| input | X size on disk (MiB) | run | wall (s) | CLUSTER peak RSS (MiB) | MERGE peak RSS (MiB) | "
-           "PREFLIGHT peak RSS (MiB) |", "|---|---|---|---|---|---|---|"]
+    out = [
+        f"Peak RSS vs X, resolutions {resolutions}\n",
+        "| input | X size on disk (MiB) | run | wall (s) | CLUSTER peak RSS (MiB) | MERGE peak RSS (MiB) | "
+        "PREFLIGHT peak RSS (MiB) |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for store in (small, large):
         xdir = Path(store) / "X"
         xsize = sum(p.stat().st_size for p in xdir.rglob("*") if p.is_file()) / 2**20 if xdir.is_dir() else 0
         for i in range(repeats):
             wall, outdir, s = run_pipeline(store, resolutions, 5, (), workroot)
-            out.append(f"| `{store}` | {xsize:.0f} | {i + 1} | {wall:.1f} | {s['CLUSTER']['peak_rss_mib']:.0f} | "
-                       f"{s['MERGE']['peak_rss_mib']:.0f} | {s.get('PREFLIGHT', {}).get('peak_rss_mib', float('nan')):.0f} |")
+            out.append(
+                f"| `{store}` | {xsize:.0f} | {i + 1} | {wall:.1f} | {s['CLUSTER']['peak_rss_mib']:.0f} | "
+                f"{s['MERGE']['peak_rss_mib']:.0f} | {s.get('PREFLIGHT', {}).get('peak_rss_mib', nan):.0f} |"
+            )
             shutil.rmtree(outdir.parent / "work", ignore_errors=True)
-    emit("\n".join(out + [""]), append_to)
+    emit("\n".join([*out, ""]), append_to)
 
 
 if __name__ == "__main__":

@@ -21,7 +21,8 @@ from scclust.schema import load_schema, validate_params
 def main(params_path: str, schema_path: str, out: str, versions: str) -> None:
     """Fail with one line naming the parameter, or write config.json."""
     params = read_json(params_path)
-    validate_params(params, load_schema(schema_path))
+    if params.get("validate_params", True) is not False:
+        validate_params(params, load_schema(schema_path))
     write_json(out, config_from_params(params).to_json())
     write_versions(versions, "scclust_validate.py")
 

@@ -46,7 +46,16 @@ def run_pipeline(
 ) -> Run:
     """Run ``nextflow run main.nf`` in ``workdir`` with the test resources; returns code, output and outdir."""
     outdir = outdir or workdir / "results"
-    cmd = [
+    cmd = pipeline_command(outdir, profile, *args)
+    proc = subprocess.run(
+        cmd, cwd=workdir, capture_output=True, text=True, timeout=timeout, env={**os.environ, **(env or {})}
+    )
+    return Run(proc.returncode, proc.stdout + proc.stderr, outdir)
+
+
+def pipeline_command(outdir: Path, profile: str, *args: str) -> list[str]:
+    """The ``nextflow run`` command line the tests use."""
+    return [
         NEXTFLOW,
         "run",
         str(ROOT / "main.nf"),
@@ -58,10 +67,6 @@ def run_pipeline(
         str(outdir),
         *args,
     ]
-    proc = subprocess.run(
-        cmd, cwd=workdir, capture_output=True, text=True, timeout=timeout, env={**os.environ, **(env or {})}
-    )
-    return Run(proc.returncode, proc.stdout + proc.stderr, outdir)
 
 
 def tree_digest(path: Path) -> str:

@@ -19,15 +19,17 @@ import random
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import igraph as ig
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 from natsort import natsorted
 
 from scclust.errors import UserError
+
+if TYPE_CHECKING:
+    import igraph as ig
 
 ALGORITHMS = ("leiden", "louvain")
 FLAVORS = {"leiden": ("igraph", "leidenalg"), "louvain": ("igraph",)}
@@ -127,6 +129,8 @@ class _IgraphRNG:
 @contextmanager
 def igraph_seed(seed: int) -> Iterator[None]:
     """Seed igraph's RNG for the duration of the block, then restore Python's ``random``."""
+    import igraph as ig  # imported on use: it pulls in matplotlib, seconds that non-clustering steps need not pay
+
     ig.set_random_number_generator(_IgraphRNG(seed))
     try:
         yield
@@ -140,6 +144,8 @@ def igraph_from_adjacency(adjacency: sp.spmatrix | sp.sparray, *, directed: bool
     Every stored non-zero ``(i, j)`` becomes an edge, so an undirected graph from a symmetric matrix holds each
     pair twice, exactly as in scanpy.
     """
+    import igraph as ig
+
     csr = sp.csr_matrix(adjacency)
     coo = csr.tocoo()
     keep = coo.data != 0

@@ -2,7 +2,8 @@ include { q } from '../utils'
 
 process CLUSTER {
     tag "${meta.id} ${algorithm} #${indices}"
-    label 'process_medium'
+    label 'process_single'
+    label 'process_high_memory'
     label 'process_gpu'
 
     input:

@@ -2,7 +2,7 @@ include { q } from '../utils'
 
 process SUBCLUSTER {
     tag "${meta.id} ${meta.column} level ${meta.level} ${batch.baseName}"
-    label 'process_low'
+    label 'process_single'
     label 'process_gpu'
 
     input:
