@@ -22,6 +22,7 @@ demo: setup
 	PATH=$(CURDIR)/$(VENV)/bin:$$PATH $(NEXTFLOW) run main.nf -profile test -params-file assets/demo.yaml --outdir results/demo
 
 test: setup
+	$(VENV)/bin/ruff check src bin tests benchmarks
 	PATH=$(CURDIR)/$(VENV)/bin:$$PATH NEXTFLOW=$(NEXTFLOW) $(VENV)/bin/python -m pytest
 
 lint: setup

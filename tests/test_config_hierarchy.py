@@ -47,3 +47,28 @@ def test_batches_pack_clusters_and_skip_small_ones():
     assert unsplit == {"2": TOO_SMALL}
     batches, unsplit = plan_batches(pd.Categorical(["0"] * 3), min_cluster_size=10, batch_cells=80)
     assert batches == [[]] and unsplit == {"0": TOO_SMALL}
+
+
+def test_large_subcluster_uses_exact_knn_and_matches_scanpy(tmp_path):
+    import anndata as ad
+    import scanpy as sc
+
+    from scclust.hierarchy import knn_transformer, subcluster_batch
+    from scclust.results import ColumnResult
+
+    assert knn_transformer(50_000, 50_000) == "sklearn"
+    assert knn_transformer(50_001, 50_000) is None
+    rng = np.random.default_rng(0)
+    n = 9000  # above scanpy's own exact-kNN limit of 8192 cells
+    rep = np.concatenate([rng.normal(0, 1, (n // 2, 10)), rng.normal(6, 1, (n // 2, 10))]).astype(np.float32)
+    store = tmp_path / "big.zarr"
+    ad.AnnData(obs=pd.DataFrame(index=[f"c{i}" for i in range(n)]), obsm={"X_pca": rep}).write_zarr(store)
+    cfg = config_from_params({"resolutions": "0.5", "hierarchy": 2})
+    parent = ColumnResult("leiden_0.5_1", pd.Categorical(["0"] * n), {"algorithm": "leiden", "run_resolution": 0.5})
+    part = subcluster_batch(parent, ["0"], level=2, cfg=cfg, rep_store=store, graph_store=store)
+    assert part["clusters"]["0"]["knn_transformer"] == "sklearn"
+    ref = ad.AnnData(obsm={"X_pca": rep})
+    sc.pp.neighbors(ref, n_neighbors=15, use_rep="X_pca", random_state=0, transformer="sklearn")
+    sc.tl.leiden(ref, resolution=0.5, flavor="igraph", n_iterations=2, random_state=0)
+    order = np.argsort(part["cells"])
+    assert (part["labels"][order] == ("0_" + ref.obs["leiden"].astype(str)).to_numpy()).all()

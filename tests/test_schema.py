@@ -35,6 +35,7 @@ EXPECTED_DEFAULTS: dict[str, Any] = {
     "subcluster_graph": "recompute",
     "min_cluster_size": None,
     "subcluster_batch_cells": 20000,
+    "exact_knn_max_cells": 50000,
     "recompute_umap": False,
     "umap_colors": "",
     "use_gpu": False,

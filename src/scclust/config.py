@@ -51,6 +51,7 @@ class Config:
     levels: Mapping[int, LevelArgs] = field(default_factory=dict)
     subcluster_graph: str = "recompute"
     min_cluster_size: int | None = None
+    exact_knn_max_cells: int = 50_000
     overwrite: bool = False
     recompute_umap: bool = False
     umap_colors: list[str] = field(default_factory=list)
@@ -278,6 +279,7 @@ def config_from_params(params: Mapping[str, Any]) -> Config:
         min_cluster_size=_as_int("min_cluster_size", min_cluster_size, 1)
         if min_cluster_size not in (None, "")
         else None,
+        exact_knn_max_cells=_as_int("exact_knn_max_cells", p.get("exact_knn_max_cells", 50_000), minimum=0),
         overwrite=_as_bool("overwrite", p.get("overwrite", False)),
         recompute_umap=_as_bool("recompute_umap", p.get("recompute_umap", False)),
         umap_colors=umap_colors,

@@ -96,6 +96,14 @@ def write_batches(
     return paths
 
 
+def knn_transformer(n_cells: int, exact_max_cells: int) -> str | None:
+    """``"sklearn"`` (exact kNN) up to ``exact_max_cells`` cells, else scanpy's default.
+
+    scanpy itself is exact below 8192 cells; above, pynndescent compiles for ~30 s in every new process.
+    """
+    return "sklearn" if n_cells <= exact_max_cells else None
+
+
 def _induced_graph(root: io.Group, cfg: Config, cells: np.ndarray, path: str | Path) -> Any:
     conn, _ = io.graph_keys(root, cfg.neighbors_key)
     rows = sparse_dataset(root["obsp"][conn])[cells]  # reads only these rows from disk
@@ -127,13 +135,17 @@ def subcluster_batch(
     with io.open_store(store) as root:
         for label in clusters:
             cells = np.flatnonzero(parent_labels == label)
+            knn = None
             if cfg.subcluster_graph == "induced":
                 adjacency = _induced_graph(root, cfg, cells, store)
                 k = None
             else:
                 rep = io.read_rep(root, cfg.use_rep, store, rows=cells)
                 k = min(n_neighbors, len(cells) - 1)
-                adjacency = neighbors_on(rep, cfg, n_neighbors=k, key="neighbors").obsp["connectivities"]
+                knn = knn_transformer(len(cells), cfg.exact_knn_max_cells)
+                adjacency = neighbors_on(rep, cfg, n_neighbors=k, key="neighbors", transformer=knn).obsp[
+                    "connectivities"
+                ]
             child, backend = cluster_with_backend(
                 GraphClusterer(adjacency),
                 spec,
@@ -149,7 +161,13 @@ def subcluster_batch(
                 labels = np.full(len(cells), label)
             all_cells.append(cells)
             all_labels.append(labels.astype(str))
-            info[label] = {"n_cells": len(cells), "n_children": n_children, "n_neighbors": k, **backend}
+            info[label] = {
+                "n_cells": len(cells),
+                "n_children": n_children,
+                "n_neighbors": k,
+                "knn_transformer": knn or "scanpy default",
+                **backend,
+            }
     return {
         "cells": np.concatenate(all_cells) if all_cells else np.zeros(0, dtype=np.int64),
         "labels": np.concatenate(all_labels) if all_labels else np.zeros(0, dtype=str),
@@ -214,6 +232,7 @@ def collect_level(
         "subcluster_graph": cfg.subcluster_graph,
         "n_neighbors": cfg.level_n_neighbors(level),
         "min_cluster_size": cfg.level_min_cluster_size(level),
+        "exact_knn_max_cells": cfg.exact_knn_max_cells,
         "level_args": to_jsonable(dict(vars(cfg.level_args(level)))),
         "unsplit": dict(sorted(unsplit.items(), key=lambda kv: label_key(kv[0]))),
         "subclusters": {k: clusters[k] for k in sorted(clusters, key=label_key)},

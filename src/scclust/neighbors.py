@@ -86,9 +86,15 @@ def knn_anndata(rep: np.ndarray, use_rep: str, obs_names: pd.Index | None = None
 
 
 def neighbors_on(
-    rep: np.ndarray, cfg: Config, *, n_neighbors: int, key: str, obs_names: pd.Index | None = None
+    rep: np.ndarray,
+    cfg: Config,
+    *,
+    n_neighbors: int,
+    key: str,
+    obs_names: pd.Index | None = None,
+    transformer: str | None = None,
 ) -> ad.AnnData:
-    """Scanpy's ``pp.neighbors`` on an embedding, with the run's seed."""
+    """Scanpy's ``pp.neighbors`` on an embedding, with the run's seed (``transformer`` as scanpy takes it)."""
     import scanpy as sc
 
     adata = knn_anndata(rep, cfg.use_rep, obs_names)
@@ -98,6 +104,7 @@ def neighbors_on(
         use_rep=cfg.use_rep,
         random_state=cfg.seed,
         key_added=None if key == "neighbors" else key,
+        transformer=transformer,
     )
     return adata
 
