@@ -10,9 +10,7 @@ from scclust.results import write_results
 
 
 @click.command()
-@click.option(
-    "--graph-store", required=True, type=click.Path(exists=True), help="store holding the kNN graph"
-)
+@click.option("--graph-store", required=True, type=click.Path(exists=True), help="store holding the kNN graph")
 @click.option("--config", "config_path", required=True, type=click.Path(exists=True))
 @click.option("--dataset", "dataset_path", required=True, type=click.Path(exists=True))
 @click.option("--algorithm", required=True)

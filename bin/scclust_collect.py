@@ -10,9 +10,7 @@ from scclust.results import read_column, write_results
 
 
 @click.command()
-@click.option(
-    "--parent", required=True, type=click.Path(exists=True), help="result file holding the parent column"
-)
+@click.option("--parent", required=True, type=click.Path(exists=True), help="result file holding the parent column")
 @click.option("--column", required=True, help="parent column name")
 @click.option("--level", required=True, type=click.IntRange(min=2))
 @click.option("--config", "config_path", required=True, type=click.Path(exists=True))
@@ -32,9 +30,7 @@ def main(
     """Write a result file with the level's column."""
     dataset = read_json(dataset_path)
     meta, parent_column = read_column(parent, column)
-    result = collect_level(
-        parent_column, list(partials), level=level, cfg=load_config(config_path), dataset=dataset
-    )
+    result = collect_level(parent_column, list(partials), level=level, cfg=load_config(config_path), dataset=dataset)
     write_results(out, [result], n_obs=meta["n_obs"], fingerprint=meta["obs_fingerprint"])
 
 

@@ -1,23 +1,19 @@
 #!/usr/bin/env python3
 """Join all cluster columns of a dataset into clustering.zarr and clusters.tsv."""
 
-import json
-
 import click
-import numpy as np
 
 from scclust.cli import read_json, user_errors, write_versions
 from scclust.config import load_config
 from scclust.merge import gather_columns, merge_dataset
+from scclust.neighbors import read_umap
 
 
 @click.command()
 @click.option("--input", "input_path", required=True, type=click.Path(exists=True))
 @click.option("--config", "config_path", required=True, type=click.Path(exists=True))
 @click.option("--dataset", "dataset_path", required=True, type=click.Path(exists=True))
-@click.option(
-    "--run-info", required=True, type=click.Path(exists=True), help="pipeline version and command line"
-)
+@click.option("--run-info", required=True, type=click.Path(exists=True), help="pipeline version and command line")
 @click.option("--graph-store", type=click.Path(exists=True), help="recomputed graph store, if any")
 @click.option("--umap", "umap_path", type=click.Path(exists=True), help="umap.npz, if computed")
 @click.option("--out-zarr", required=True, type=click.Path())
@@ -40,10 +36,7 @@ def main(
     """Write the merged store."""
     cfg = load_config(config_path)
     dataset = read_json(dataset_path)
-    umap = None
-    if umap_path:
-        with np.load(umap_path, allow_pickle=False) as data:
-            umap = (data["coords"], json.loads(str(data["params"])))
+    umap = read_umap(umap_path) if umap_path else None
     merge_dataset(
         input_path=input_path,
         dataset=dataset,

@@ -2,12 +2,12 @@
 """PNG plots of the UMAP per cluster column and per --umap_colors column."""
 
 import click
-import numpy as np
 
 from scclust import io
 from scclust.cli import read_json, user_errors
 from scclust.config import load_config
 from scclust.merge import gather_columns
+from scclust.neighbors import read_umap
 from scclust.plots import plot_all
 
 
@@ -15,9 +15,7 @@ from scclust.plots import plot_all
 @click.option("--input", "input_path", required=True, type=click.Path(exists=True))
 @click.option("--config", "config_path", required=True, type=click.Path(exists=True))
 @click.option("--dataset", "dataset_path", required=True, type=click.Path(exists=True))
-@click.option(
-    "--umap", "umap_path", type=click.Path(exists=True), help="umap.npz; else obsm/X_umap of the input"
-)
+@click.option("--umap", "umap_path", type=click.Path(exists=True), help="umap.npz; else obsm/X_umap of the input")
 @click.option("--outdir", required=True, type=click.Path())
 @click.argument("results", nargs=-1, required=True, type=click.Path(exists=True))
 @user_errors
@@ -34,11 +32,7 @@ def main(
     dataset = read_json(dataset_path)
     with io.open_store(input_path) as root:
         obs = io.read_obs(root, input_path)
-        if umap_path:
-            with np.load(umap_path, allow_pickle=False) as data:
-                coords = data["coords"]
-        else:
-            coords = io.read_rep(root, "X_umap", input_path)
+        coords = read_umap(umap_path)[0] if umap_path else io.read_rep(root, "X_umap", input_path)
     columns = gather_columns(list(results), dataset, cfg)
     for col in columns:
         obs[col.name] = col.labels

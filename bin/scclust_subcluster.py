@@ -11,9 +11,7 @@ from scclust.results import read_column
 
 
 @click.command()
-@click.option(
-    "--parent", required=True, type=click.Path(exists=True), help="result file holding the parent column"
-)
+@click.option("--parent", required=True, type=click.Path(exists=True), help="result file holding the parent column")
 @click.option(
     "--batch",
     "batch_path",
@@ -23,15 +21,11 @@ from scclust.results import read_column
 )
 @click.option("--config", "config_path", required=True, type=click.Path(exists=True))
 @click.option("--input", "input_path", required=True, type=click.Path(exists=True), help="the dataset")
-@click.option(
-    "--graph-store", required=True, type=click.Path(exists=True), help="store holding the kNN graph"
-)
+@click.option("--graph-store", required=True, type=click.Path(exists=True), help="store holding the kNN graph")
 @click.option("--out", required=True, type=click.Path())
 @click.option("--versions", default="versions.yml", show_default=True)
 @user_errors
-def main(
-    parent: str, batch_path: str, config_path: str, input_path: str, graph_store: str, out: str, versions: str
-) -> None:
+def main(parent: str, batch_path: str, config_path: str, input_path: str, graph_store: str, out: str, versions: str) -> None:
     """Write the batch's child labels."""
     batch = read_json(batch_path)
     cfg = load_config(config_path)

@@ -1,15 +1,11 @@
 #!/usr/bin/env python3
 """UMAP of the clustered graph, saved as a small .npz (embedding + params)."""
 
-import json
-
 import click
-import numpy as np
 
 from scclust.cli import read_json, user_errors, write_versions
 from scclust.config import load_config
-from scclust.neighbors import compute_umap, rep_store
-from scclust.results import atomic_path
+from scclust.neighbors import compute_umap, rep_store, write_umap
 
 
 @click.command()
@@ -20,18 +16,11 @@ from scclust.results import atomic_path
 @click.option("--out", required=True, type=click.Path())
 @click.option("--versions", default="versions.yml", show_default=True)
 @user_errors
-def main(
-    graph_store: str, input_path: str, config_path: str, dataset_path: str, out: str, versions: str
-) -> None:
+def main(graph_store: str, input_path: str, config_path: str, dataset_path: str, out: str, versions: str) -> None:
     """Write umap.npz."""
     cfg = load_config(config_path)
-    coords, params = compute_umap(
-        graph_store, rep_store(input_path, graph_store, cfg.use_rep), cfg, read_json(dataset_path)
-    )
-    tmp = atomic_path(out)
-    with tmp.open("wb") as fh:
-        np.savez_compressed(fh, coords=coords, params=np.array(json.dumps(params, sort_keys=True)))
-    tmp.replace(out)
+    coords, params = compute_umap(graph_store, rep_store(input_path, graph_store, cfg.use_rep), cfg, read_json(dataset_path))
+    write_umap(out, coords, params)
     write_versions(versions, "scclust_umap.py")
 
 

@@ -9,12 +9,8 @@ from scclust.schema import load_schema, validate_params
 
 
 @click.command()
-@click.option(
-    "--params", "params_path", required=True, type=click.Path(exists=True), help="params as Nextflow has them"
-)
-@click.option(
-    "--schema", "schema_path", required=True, type=click.Path(exists=True), help="nextflow_schema.json"
-)
+@click.option("--params", "params_path", required=True, type=click.Path(exists=True), help="params as Nextflow has them")
+@click.option("--schema", "schema_path", required=True, type=click.Path(exists=True), help="nextflow_schema.json")
 @click.option("--out", required=True, type=click.Path(), help="normalised config.json")
 @click.option("--versions", default="versions.yml", show_default=True)
 @user_errors

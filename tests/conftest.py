@@ -47,9 +47,7 @@ def run_pipeline(
     """Run ``nextflow run main.nf`` in ``workdir`` with the test resources; returns code, output and outdir."""
     outdir = outdir or workdir / "results"
     cmd = pipeline_command(outdir, profile, *args)
-    proc = subprocess.run(
-        cmd, cwd=workdir, capture_output=True, text=True, timeout=timeout, env={**os.environ, **(env or {})}
-    )
+    proc = subprocess.run(cmd, cwd=workdir, capture_output=True, text=True, timeout=timeout, env={**os.environ, **(env or {})})
     return Run(proc.returncode, proc.stdout + proc.stderr, outdir)
 
 

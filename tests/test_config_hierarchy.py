@@ -22,9 +22,7 @@ def test_hierarchy_forms():
 
 
 def test_level_arguments_overlay_the_run():
-    cfg = config_from_params(
-        {"resolutions": "0.5", "hierarchy": {1: 0.3, 2: {"flavor": "leidenalg", "seed": 3}}}
-    )
+    cfg = config_from_params({"resolutions": "0.5", "hierarchy": {1: 0.3, 2: {"flavor": "leidenalg", "seed": 3}}})
     assert cfg.resolutions == [0.3]
     assert cfg.columns() == ["leiden_0.3_1", "leiden_0.3_2"]
     spec2 = cfg.spec("leiden", 0.3, 2)

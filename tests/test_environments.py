@@ -24,9 +24,7 @@ def assert_leiden_matches_scanpy(run, testdata, columns):
 
 
 @pytest.mark.podman
-@pytest.mark.skipif(
-    os.environ.get("SCCLUST_TEST_PODMAN") != "1", reason="needs podman and the CPU image (.ci/run)"
-)
+@pytest.mark.skipif(os.environ.get("SCCLUST_TEST_PODMAN") != "1", reason="needs podman and the CPU image (.ci/run)")
 def test_podman_level1_and_two_levels(testdata, tmp_path):
     run = run_pipeline(
         tmp_path,
@@ -47,14 +45,10 @@ def test_podman_level1_and_two_levels(testdata, tmp_path):
 
 
 @pytest.mark.slurm
-@pytest.mark.skipif(
-    os.environ.get("SCCLUST_TEST_SLURM") != "1", reason="needs a running Slurm cluster (.ci/run)"
-)
+@pytest.mark.skipif(os.environ.get("SCCLUST_TEST_SLURM") != "1", reason="needs a running Slurm cluster (.ci/run)")
 def test_slurm_run_gives_the_local_result(testdata, tmp_path):
     fast = tmp_path / "fast_polling.config"
-    fast.write_text(
-        "executor { pollInterval = '1 sec'; queueStatInterval = '2 sec'; submitRateLimit = '50/1s' }\n"
-    )
+    fast.write_text("executor { pollInterval = '1 sec'; queueStatInterval = '2 sec'; submitRateLimit = '50/1s' }\n")
     run = run_pipeline(
         tmp_path,
         "-c",

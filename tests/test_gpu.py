@@ -28,9 +28,7 @@ def clusterer(adjacency: sp.csr_matrix) -> GraphClusterer:
     return GraphClusterer(adjacency)
 
 
-def run(
-    clusterer: GraphClusterer, spec: ClusterSpec, gpu_fn: Any, **kwargs: Any
-) -> tuple[pd.Categorical, dict]:
+def run(clusterer: GraphClusterer, spec: ClusterSpec, gpu_fn: Any, **kwargs: Any) -> tuple[pd.Categorical, dict]:
     args: dict[str, Any] = {
         "use_gpu": True,
         "n_cell_cpu": 0,
@@ -104,9 +102,7 @@ def test_gpu_available_false_without_rapids(monkeypatch: pytest.MonkeyPatch) -> 
         gpu.gpu_available.cache_clear()
 
 
-def test_below_n_cell_cpu_runs_cpu_with_cpu_arguments(
-    clusterer: GraphClusterer, adjacency: sp.csr_matrix
-) -> None:
+def test_below_n_cell_cpu_runs_cpu_with_cpu_arguments(clusterer: GraphClusterer, adjacency: sp.csr_matrix) -> None:
     spec = ClusterSpec("leiden", 0.7, n_iterations=-1, seed=3, extra={"beta": 0.05})
     double = Double(lambda n: np.zeros(n, dtype=int))
     labels, info = run(clusterer, spec, double, n_cell_cpu=clusterer.n_obs + 1)
@@ -197,9 +193,7 @@ def test_overclustering_singleton_rule() -> None:
     # many clusters but none of size 1 is not degenerate
     assert gpu.overclustering(labels_of([2] * 500), 1.0, **kwargs) is None
     # the rule is a parameter
-    assert gpu.overclustering(
-        labels_of([1] * 5 + [20] * 5), 1.0, max_cluster_factor=1.0, max_singleton_fraction=0.4
-    )
+    assert gpu.overclustering(labels_of([1] * 5 + [20] * 5), 1.0, max_cluster_factor=1.0, max_singleton_fraction=0.4)
     assert gpu.overclustering(pd.Categorical([]), 1.0, **kwargs) is None
 
 
@@ -239,9 +233,7 @@ def test_fallback_thresholds_are_parameters(clusterer: GraphClusterer) -> None:
         (MemoryError("x" * 500), None),
     ],
 )
-def test_gpu_error_falls_back_to_cpu(
-    clusterer: GraphClusterer, error: Exception, expected: str | None
-) -> None:
+def test_gpu_error_falls_back_to_cpu(clusterer: GraphClusterer, error: Exception, expected: str | None) -> None:
     spec = ClusterSpec("louvain", 0.5, seed=4)
     labels, info = run(clusterer, spec, Double(error))
     assert list(labels) == list(clusterer.labels(spec))
@@ -320,9 +312,7 @@ def test_gpu_membership_new_signature(monkeypatch: pytest.MonkeyPatch) -> None:
 
     _fake_rsc(monkeypatch, leiden, louvain)
     graph = sp.csr_matrix(sp.block_diag([np.ones((3, 3)), np.ones((2, 2))]), dtype=np.float32)
-    out = gpu.gpu_membership(
-        graph, ClusterSpec("leiden", 0.3, n_iterations=5, seed=11, extra={"use_weights": False})
-    )
+    out = gpu.gpu_membership(graph, ClusterSpec("leiden", 0.3, n_iterations=5, seed=11, extra={"use_weights": False}))
     assert out.dtype == np.int64
     assert out.tolist() == [0, 0, 0, 1, 1]
     got = calls["leiden"]
@@ -344,9 +334,7 @@ def test_gpu_membership_old_and_rng_signatures(monkeypatch: pytest.MonkeyPatch) 
     calls: dict[str, dict[str, Any]] = {}
 
     # oldest: no dtype, no random_state
-    def leiden_old(
-        adata, resolution=1.0, *, key_added="leiden", n_iterations=100, use_weights=True, copy=False
-    ):
+    def leiden_old(adata, resolution=1.0, *, key_added="leiden", n_iterations=100, use_weights=True, copy=False):
         calls["old"] = {"n_iterations": n_iterations}
         _write(adata, key_added)
 

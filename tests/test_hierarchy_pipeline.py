@@ -86,12 +86,8 @@ def test_level2_split_equals_direct_reference(depth3, testdata):
     label = level1.value_counts().index[0]
     cells = (level1 == label).to_numpy()
     source = ad.read_zarr(testdata["zarr"])
-    sub = ad.AnnData(
-        obs=pd.DataFrame(index=source.obs_names[cells]), obsm={"X_pca": source.obsm["X_pca"][cells]}
-    )
-    sc.pp.neighbors(
-        sub, n_neighbors=int(params["n_neighbors"]), use_rep="X_pca", random_state=int(params["seed"])
-    )
+    sub = ad.AnnData(obs=pd.DataFrame(index=source.obs_names[cells]), obsm={"X_pca": source.obsm["X_pca"][cells]})
+    sc.pp.neighbors(sub, n_neighbors=int(params["n_neighbors"]), use_rep="X_pca", random_state=int(params["seed"]))
     sc.tl.leiden(
         sub,
         resolution=float(params["resolution"]),
@@ -103,32 +99,13 @@ def test_level2_split_equals_direct_reference(depth3, testdata):
     assert (merged.obs["leiden_0.5_2"].astype(str).to_numpy()[cells] == expected).all()
 
 
-@pytest.fixture(scope="module")
-def per_level(testdata, tmp_path_factory):
-    work = tmp_path_factory.mktemp("perlevel")
+def test_igraph_only_argument_with_leidenalg_level_is_refused(testdata, tmp_path):
     hierarchy = "{1: 0.3, 2: {resolution: 0.8, n_iterations: 5, flavor: leidenalg, beta: 0.02}}"
-    runs = {}
-    for mode in ("recompute", "induced"):
-        runs[mode] = run_pipeline(
-            work,
-            "--input",
-            str(testdata["h5ad"]),
-            "--algorithm",
-            "leiden,louvain",
-            "--hierarchy",
-            hierarchy,
-            "--subcluster_graph",
-            mode,
-            outdir=work / mode,
-        )
-    return runs
-
-
-def test_level_mapping_applies_per_level_arguments(per_level):
-    run = per_level["recompute"]
-    # beta is an igraph-only argument: with flavor leidenalg at level 2 it must be refused, naming it
+    run = run_pipeline(tmp_path, "--input", str(testdata["h5ad"]), "--hierarchy", hierarchy)
+    # beta belongs to igraph's Leiden: with flavor leidenalg at level 2 it is refused before any task, naming it
     assert run.returncode != 0
-    assert "beta" in run.output
+    assert "beta" in run.output and "leidenalg" in run.output
+    assert not (run.outdir / "pbmc" / "clustering.zarr").exists()
 
 
 @pytest.fixture(scope="module")

@@ -118,9 +118,7 @@ def scanpy_leiden(conn: sp.spmatrix, resolution: float, key: str = "neighbors", 
     a.obsp[ckey] = sp.csr_matrix(conn)
     a.obsp[dkey] = sp.csr_matrix(conn)
     a.uns[key] = {"connectivities_key": ckey, "distances_key": dkey, "params": {"method": "umap"}}
-    sc.tl.leiden(
-        a, resolution=resolution, flavor="igraph", n_iterations=2, random_state=0, neighbors_key=key, **kwargs
-    )
+    sc.tl.leiden(a, resolution=resolution, flavor="igraph", n_iterations=2, random_state=0, neighbors_key=key, **kwargs)
     return a.obs["leiden"].astype(str).to_numpy()
 
 
@@ -252,11 +250,7 @@ def test_float32_and_float64_graph_same_labels(tmp_path: Path) -> None:
         make_variant(path, dtype=dtype)
         with io.open_store(path) as root:
             labels.append(
-                np.asarray(
-                    GraphClusterer(io.read_matrix(root, "connectivities", path)).labels(
-                        ClusterSpec("leiden", 0.5)
-                    )
-                )
+                np.asarray(GraphClusterer(io.read_matrix(root, "connectivities", path)).labels(ClusterSpec("leiden", 0.5)))
             )
     assert len(set(labels[0])) > 2
     np.testing.assert_array_equal(labels[0], labels[1])
@@ -288,9 +282,7 @@ def test_x_layouts_inspect_and_read(tmp_path: Path, x: str, suffix: str) -> None
         data = neighbors.as_array(neighbors.read_x(root, None, path))
     assert not isinstance(data, np.matrix)
     assert isinstance(data, sp.csr_matrix) if x in ("csr", "csc") else type(data) is np.ndarray
-    expected = np.asarray(
-        written.X.compute() if x == "dask" else written.X.toarray() if sp.issparse(written.X) else written.X
-    )
+    expected = np.asarray(written.X.compute() if x == "dask" else written.X.toarray() if sp.issparse(written.X) else written.X)
     np.testing.assert_array_equal(data.toarray() if sp.issparse(data) else data, expected)
 
 
@@ -301,9 +293,7 @@ def test_recompute_without_graph_or_embedding(tmp_path: Path) -> None:
         inspect_dataset(path, cfg_for(), "bare")
     cfg = cfg_for(recompute_neighbors=True, n_pcs=20)
     info = inspect_dataset(path, cfg, "bare")
-    assert (
-        info["compute_pca"] is True and info["graph"]["pca_source"] == "X" and info["rep_in_input"] is False
-    )
+    assert info["compute_pca"] is True and info["graph"]["pca_source"] == "X" and info["rep_in_input"] is False
     outs = []
     for i in range(2):
         out = tmp_path / f"graph{i}.zarr"
@@ -452,10 +442,7 @@ def test_pipeline_layout_variants(tmp_path: Path) -> None:
         "h5_dense": ("h5_dense.h5ad", {"x": "dense"}),
         "v2_nox": ("v2_nox.zarr", {"x": "none", "zarr_format": 2, "dtype": np.float32}),
     }
-    written = {
-        id_: make_variant(data / name, key="knn", umap=False, extra_obs=True, **kw)
-        for id_, (name, kw) in specs.items()
-    }
+    written = {id_: make_variant(data / name, key="knn", umap=False, extra_obs=True, **kw) for id_, (name, kw) in specs.items()}
     # an input that already has the column we write: replaced because of --overwrite
     clash = written["h5_dense"].copy()
     clash.obs["leiden_0.5_1"] = "old"
@@ -465,9 +452,7 @@ def test_pipeline_layout_variants(tmp_path: Path) -> None:
     sheet = data / "samplesheet.csv"
     sheet.write_text("id,path\n" + "".join(f"{id_},{name}\n" for id_, (name, _) in specs.items()))
     before = tree_digest(data)
-    run = run_pipeline(
-        tmp_path, "--input", str(sheet), "--neighbors_key", "knn", "--resolutions", "0.5", "--overwrite"
-    ).ok()
+    run = run_pipeline(tmp_path, "--input", str(sheet), "--neighbors_key", "knn", "--resolutions", "0.5", "--overwrite").ok()
     assert tree_digest(data) == before, "the pipeline changed its inputs"
     for id_, adata in written.items():
         out = run.outdir / id_
@@ -477,9 +462,7 @@ def test_pipeline_layout_variants(tmp_path: Path) -> None:
         np.testing.assert_array_equal(labels["leiden_0.5_1"].to_numpy(), expected, err_msg=id_)
         result = ad.read_zarr(out / "clustering.zarr")
         assert list(result.obs_names) == list(adata.obs_names), id_
-        np.testing.assert_array_equal(
-            result.obs["leiden_0.5_1"].astype(str).to_numpy(), expected, err_msg=id_
-        )
+        np.testing.assert_array_equal(result.obs["leiden_0.5_1"].astype(str).to_numpy(), expected, err_msg=id_)
         # the input's obs survives with its types: categorical, bool, string, NaN
         assert isinstance(result.obs["bulk_labels"].dtype, pd.CategoricalDtype), id_
         pd.testing.assert_series_equal(result.obs["flag"], adata.obs["flag"], check_names=False)
@@ -504,9 +487,7 @@ def test_pipeline_recompute_pca_reproducible(tmp_path: Path) -> None:
     sheet = data / "samplesheet.csv"
     sheet.write_text("id,path\nrun1,bare.zarr\nrun2,bare.zarr\nrun3,bare.h5ad\n")
     before = tree_digest(data)
-    run = run_pipeline(
-        tmp_path, "--input", str(sheet), "--recompute_neighbors", "--n_pcs", "20", "--resolutions", "0.5"
-    ).ok()
+    run = run_pipeline(tmp_path, "--input", str(sheet), "--recompute_neighbors", "--n_pcs", "20", "--resolutions", "0.5").ok()
     assert tree_digest(data) == before
     results = {i: ad.read_zarr(run.outdir / i / "clustering.zarr") for i in ("run1", "run2", "run3")}
     r1, r2, r3 = results.values()
@@ -524,9 +505,7 @@ def test_pipeline_recompute_pca_reproducible(tmp_path: Path) -> None:
             res.obs["leiden_0.5_1"].astype(str).to_numpy(), scanpy_leiden(res.obsp["connectivities"], 0.5)
         )
     # dense h5ad X and CSR zarr X give the same principal subspace
-    np.testing.assert_allclose(
-        np.abs(r3.obsm["X_pca"][:, :5]), np.abs(r1.obsm["X_pca"][:, :5]), atol=2e-3, rtol=1e-3
-    )
+    np.testing.assert_allclose(np.abs(r3.obsm["X_pca"][:, :5]), np.abs(r1.obsm["X_pca"][:, :5]), atol=2e-3, rtol=1e-3)
 
 
 @pytest.mark.parametrize("part", ["indices", "indptr", "data"])

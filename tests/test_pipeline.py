@@ -34,6 +34,10 @@ def level1(testdata, tmp_path_factory):
         ",".join(RESOLUTIONS),
         "--resolutions_per_task",
         "2",
+        "--recompute_umap",
+        "true",
+        "--umap_colors",
+        "bulk_labels,n_genes",
     ).ok()
     return run, before
 
@@ -41,9 +45,7 @@ def level1(testdata, tmp_path_factory):
 def louvain_reference(adata: ad.AnnData, resolution: float, seed: int = 0) -> np.ndarray:
     g = get_igraph_from_adjacency(adata.obsp["connectivities"], directed=False)
     with set_igraph_random_state(seed):
-        return np.asarray(g.community_multilevel(weights="weight", resolution=resolution).membership).astype(
-            str
-        )
+        return np.asarray(g.community_multilevel(weights="weight", resolution=resolution).membership).astype(str)
 
 
 @pytest.mark.parametrize("dataset", ["pbmc_h5ad", "pbmc_zarr"])
@@ -78,9 +80,7 @@ def test_labels_equal_direct_scanpy_calls(level1, testdata):
     adata = ad.read_h5ad(testdata["h5ad"])
     counts = []
     for r in (0.2, 0.5, 1.0):
-        sc.tl.leiden(
-            adata, resolution=r, flavor="igraph", n_iterations=2, random_state=0, neighbors_key="neighbors"
-        )
+        sc.tl.leiden(adata, resolution=r, flavor="igraph", n_iterations=2, random_state=0, neighbors_key="neighbors")
         column = f"leiden_{r}_1"
         assert (merged.obs[column].to_numpy() == adata.obs["leiden"].to_numpy()).all()
         assert list(merged.obs[column].cat.categories) == list(adata.obs["leiden"].cat.categories)
@@ -155,3 +155,19 @@ def test_nextflow_config_resolves_every_profile(profile):
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "process" in proc.stdout
+
+
+def test_recomputed_umap_is_stored_and_plotted(level1, testdata):
+    run, _ = level1
+    store = run.outdir / "pbmc_zarr" / "clustering.zarr"
+    merged = ad.read_zarr(store)
+    original = ad.read_zarr(testdata["zarr"])
+    assert merged.obsm["X_umap"].shape == (merged.n_obs, 2)
+    assert not np.allclose(merged.obsm["X_umap"], original.obsm["X_umap"])
+    assert int(merged.uns["umap"]["params"]["random_state"]) == 0
+    # obsm gained X_umap, so it is a real group whose other entries still link to the input
+    assert not (store / "obsm").is_symlink() and (store / "obsm" / "X_pca").is_symlink()
+    plots = run.outdir / "pbmc_zarr" / "plots"
+    for name in [*COLUMNS, "bulk_labels", "n_genes"]:
+        png = plots / f"umap_{name}.png"
+        assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", png

@@ -19,9 +19,7 @@ pytestmark = pytest.mark.pipeline
 def labels(outdir, dataset="pbmc"):
     merged = ad.read_zarr(outdir / dataset / "clustering.zarr")
     columns = merged.uns["scclust"]["columns"]
-    return merged, {
-        c: (merged.obs[c].astype(str).to_numpy(), list(merged.obs[c].cat.categories)) for c in columns
-    }
+    return merged, {c: (merged.obs[c].astype(str).to_numpy(), list(merged.obs[c].cat.categories)) for c in columns}
 
 
 def assert_same_labels(a, b):
@@ -85,9 +83,9 @@ def test_core_count_and_batching_do_not_change_labels(bare, tmp_path):
     assert first.uns["pca"]["params"]["n_comps"] == 30
     assert first.uns["leiden_0.5_1"]["params"]["graph"]["recomputed"] is True
     trace = next((two.outdir / "pipeline_info").glob("execution_trace_*.txt")).read_text()
-    assert trace.count("SUBCLUSTER") > next(
-        (one.outdir / "pipeline_info").glob("execution_trace_*.txt")
-    ).read_text().count("SUBCLUSTER")
+    assert trace.count("SUBCLUSTER") > next((one.outdir / "pipeline_info").glob("execution_trace_*.txt")).read_text().count(
+        "SUBCLUSTER"
+    )
 
 
 def test_killed_run_resumes_from_cache_with_identical_output(testdata, tmp_path):
@@ -169,7 +167,7 @@ def test_every_column_can_be_recreated_from_its_params_alone(testdata, tmp_path)
         else:
             g = get_igraph_from_adjacency(merged.obsp[p["graph"]["connectivities_key"]], directed=False)
             with set_igraph_random_state(int(p["seed"])):
-                again = np.asarray(
-                    g.community_multilevel(weights="weight", resolution=float(p["resolution"])).membership
-                ).astype(str)
+                again = np.asarray(g.community_multilevel(weights="weight", resolution=float(p["resolution"])).membership).astype(
+                    str
+                )
         assert (merged.obs[column].astype(str).to_numpy() == again).all(), column

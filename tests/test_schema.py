@@ -184,9 +184,7 @@ def test_load_schema_errors(tmp_path: Path) -> None:
         ({"awsbatch_workdir": "/scratch/work"}, "--awsbatch_workdir:"),
     ],
 )
-def test_invalid_values(
-    params: dict[str, Any], schema: dict[str, Any], override: dict[str, Any], expected: str
-) -> None:
+def test_invalid_values(params: dict[str, Any], schema: dict[str, Any], override: dict[str, Any], expected: str) -> None:
     assert error_of({**params, **override}, schema).startswith(expected)
 
 

@@ -70,9 +70,7 @@ class ClusterSpec:
 
     def __post_init__(self) -> None:
         if self.algorithm not in ALGORITHMS:
-            raise UserError(
-                f"--algorithm {self.algorithm!r} is not supported; use one of: {', '.join(ALGORITHMS)}"
-            )
+            raise UserError(f"--algorithm {self.algorithm!r} is not supported; use one of: {', '.join(ALGORITHMS)}")
         if self.flavor not in FLAVORS[self.algorithm]:
             raise UserError(
                 f"--flavor {self.flavor!r} is not available for {self.algorithm}; "
@@ -167,9 +165,7 @@ class GraphClusterer:
     def __init__(self, adjacency: sp.spmatrix | sp.sparray) -> None:
         self.adjacency = sp.csr_matrix(adjacency)
         if self.adjacency.shape[0] != self.adjacency.shape[1]:
-            raise UserError(
-                f"the kNN graph is not square ({self.adjacency.shape}); recompute it with --recompute_neighbors"
-            )
+            raise UserError(f"the kNN graph is not square ({self.adjacency.shape}); recompute it with --recompute_neighbors")
         self._graphs: dict[bool, ig.Graph] = {}
 
     @property
@@ -191,9 +187,7 @@ class GraphClusterer:
         use_weights = bool(spec.extra.get("use_weights", True))
         if spec.algorithm == "louvain":
             with igraph_seed(spec.seed):
-                part = g.community_multilevel(
-                    weights="weight" if use_weights else None, resolution=spec.resolution
-                )
+                part = g.community_multilevel(weights="weight" if use_weights else None, resolution=spec.resolution)
         elif spec.flavor == "leidenalg":
             import leidenalg
 
@@ -262,9 +256,7 @@ def parse_resolutions(text: str | float | Sequence[Any]) -> list[float]:
         try:
             value = float(item)
         except ValueError:
-            raise UserError(
-                f"--resolutions: {item!r} is not a number; pass a comma list such as 0.2,0.5,1.0"
-            ) from None
+            raise UserError(f"--resolutions: {item!r} is not a number; pass a comma list such as 0.2,0.5,1.0") from None
         if not np.isfinite(value) or value <= 0:
             raise UserError(f"--resolutions: {item!r} must be a positive number; pass values > 0 such as 0.5")
         if value in out:

@@ -98,12 +98,7 @@ class Config:
 
     def columns(self) -> list[str]:
         """Every column the run writes, all levels."""
-        return [
-            column_name(a, r, level)
-            for a in self.algorithms
-            for r in self.resolutions
-            for level in range(1, self.depth + 1)
-        ]
+        return [column_name(a, r, level) for a in self.algorithms for r in self.resolutions for level in range(1, self.depth + 1)]
 
     def to_json(self) -> dict[str, Any]:
         """JSON form (the normalised config every task reads)."""
@@ -152,9 +147,7 @@ def _parse_mapping(name: str, value: Any) -> dict[Any, Any]:
     try:
         parsed = yaml.safe_load(str(value))  # YAML is a superset of JSON, so both spellings work
     except yaml.YAMLError:
-        raise UserError(
-            f"--{name} is not valid JSON/YAML: {value!r}; pass e.g. '{{\"beta\": 0.01}}'"
-        ) from None
+        raise UserError(f"--{name} is not valid JSON/YAML: {value!r}; pass e.g. '{{\"beta\": 0.01}}'") from None
     if parsed is None:
         return {}
     if not isinstance(parsed, Mapping):
@@ -172,9 +165,7 @@ def parse_hierarchy(value: Any) -> tuple[int, dict[int, LevelArgs]]:
     if value is None or value is False or value == "" or value == "null":
         return 1, {}
     if isinstance(value, bool):
-        raise UserError(
-            "--hierarchy must be an integer depth or a mapping such as '{1: 0.1, 3: 0.2}', got true"
-        )
+        raise UserError("--hierarchy must be an integer depth or a mapping such as '{1: 0.1, 3: 0.2}', got true")
     if isinstance(value, int | float) or (isinstance(value, str) and value.strip().lstrip("-").isdigit()):
         depth = _as_int("hierarchy", value, minimum=1)
         return depth, {}
@@ -186,9 +177,7 @@ def parse_hierarchy(value: Any) -> tuple[int, dict[int, LevelArgs]]:
         try:
             level = int(str(key))
         except ValueError:
-            raise UserError(
-                f"--hierarchy: level {key!r} is not an integer; key levels as 1, 2, 3 ..."
-            ) from None
+            raise UserError(f"--hierarchy: level {key!r} is not an integer; key levels as 1, 2, 3 ...") from None
         if level < 1:
             raise UserError(f"--hierarchy: level {level} must be 1 or more")
         if isinstance(spec, Mapping):
@@ -214,15 +203,11 @@ def _level_args(level: int, args: dict[str, Any]) -> LevelArgs:
     return LevelArgs(
         resolution=resolution,
         flavor=str(args["flavor"]) if "flavor" in args else None,
-        n_iterations=_as_int(name + " n_iterations", args["n_iterations"], -1)
-        if "n_iterations" in args
-        else None,
+        n_iterations=_as_int(name + " n_iterations", args["n_iterations"], -1) if "n_iterations" in args else None,
         seed=_as_int(name + " seed", args["seed"], 0) if "seed" in args else None,
         n_neighbors=_as_int(name + " n_neighbors", args["n_neighbors"], 2) if "n_neighbors" in args else None,
         min_cluster_size=(
-            _as_int(name + " min_cluster_size", args["min_cluster_size"], 1)
-            if "min_cluster_size" in args
-            else None
+            _as_int(name + " min_cluster_size", args["min_cluster_size"], 1) if "min_cluster_size" in args else None
         ),
         extra={k: v for k, v in args.items() if k in extra_keys},
     )
@@ -276,9 +261,7 @@ def config_from_params(params: Mapping[str, Any]) -> Config:
         depth=depth,
         levels=levels,
         subcluster_graph=subcluster_graph,
-        min_cluster_size=_as_int("min_cluster_size", min_cluster_size, 1)
-        if min_cluster_size not in (None, "")
-        else None,
+        min_cluster_size=_as_int("min_cluster_size", min_cluster_size, 1) if min_cluster_size not in (None, "") else None,
         exact_knn_max_cells=_as_int("exact_knn_max_cells", p.get("exact_knn_max_cells", 50_000), minimum=0),
         overwrite=_as_bool("overwrite", p.get("overwrite", False)),
         recompute_umap=_as_bool("recompute_umap", p.get("recompute_umap", False)),
@@ -286,9 +269,7 @@ def config_from_params(params: Mapping[str, Any]) -> Config:
         use_gpu=_as_bool("use_gpu", p.get("use_gpu", False)),
         n_cell_cpu=_as_int("n_cell_cpu", p.get("n_cell_cpu", 100_000), minimum=0),
         max_cluster_factor=_as_float("max_cluster_factor", p.get("max_cluster_factor", 50), minimum=0),
-        max_singleton_fraction=_as_float(
-            "max_singleton_fraction", p.get("max_singleton_fraction", 0.5), minimum=0
-        ),
+        max_singleton_fraction=_as_float("max_singleton_fraction", p.get("max_singleton_fraction", 0.5), minimum=0),
     )
     if cfg.n_iterations == 0:
         raise UserError("--n_iterations must be positive or -1 (until stable), got 0")

@@ -37,31 +37,24 @@ def inspect_dataset(path: str | Path, cfg: Config, dataset_id: str) -> dict[str,
             clash = [c for c in cfg.columns() if c in obs_columns]
             if clash:
                 raise UserError(
-                    f"input {p}: obs already has column {clash[0]!r}; pass --overwrite to replace it or choose other "
-                    "resolutions"
+                    f"input {p}: obs already has column {clash[0]!r}; pass --overwrite to replace it or choose other resolutions"
                 )
         missing_colours = [c for c in cfg.umap_colors if c not in obs_columns and c not in cfg.columns()]
         if missing_colours:
-            raise UserError(
-                f"--umap_colors: {missing_colours[0]!r} is not an obs column of {p}; pick existing columns"
-            )
+            raise UserError(f"--umap_colors: {missing_colours[0]!r} is not an obs column of {p}; pick existing columns")
 
         rep_in_input = cfg.use_rep in io.obsm_keys(root)
         compute_pca = False
         graph: dict[str, Any]
         if cfg.recompute_neighbors:
             if cfg.n_neighbors >= n:
-                raise UserError(
-                    f"input {p}: --n_neighbors {cfg.n_neighbors} must be smaller than the number of cells ({n})"
-                )
+                raise UserError(f"input {p}: --n_neighbors {cfg.n_neighbors} must be smaller than the number of cells ({n})")
             graph = {"neighbors_key": cfg.neighbors_key, "recomputed": True, "n_neighbors": cfg.n_neighbors}
         else:
             conn, dist = io.graph_keys(root, cfg.neighbors_key)
             shape = _stored_shape(root["obsp"][conn])
             if shape != (n, n):
-                raise UserError(
-                    f"input {p}: obsp/{conn} has shape {shape}, not {n} x {n} cells; add --recompute_neighbors"
-                )
+                raise UserError(f"input {p}: obsp/{conn} has shape {shape}, not {n} x {n} cells; add --recompute_neighbors")
             io.check_chunks(root["obsp"][conn], f"obsp/{conn}", p)
             stored = io.read_uns_entry(root, cfg.neighbors_key)
             params = stored.get("params", {}) if isinstance(stored, dict) else {}
@@ -83,13 +76,9 @@ def inspect_dataset(path: str | Path, cfg: Config, dataset_id: str) -> dict[str,
                 )
             source = f"layers/{cfg.pca_layer}" if cfg.pca_layer else "X"
             if cfg.pca_layer and ("layers" not in root or cfg.pca_layer not in root["layers"]):
-                raise UserError(
-                    f"input {p}: --pca_layer {cfg.pca_layer!r} is not in layers; pass an existing layer"
-                )
+                raise UserError(f"input {p}: --pca_layer {cfg.pca_layer!r} is not in layers; pass an existing layer")
             if not cfg.pca_layer and "X" not in root:
-                raise UserError(
-                    f"input {p}: has no X to compute PCA from; pass --pca_layer or an existing --use_rep"
-                )
+                raise UserError(f"input {p}: has no X to compute PCA from; pass --pca_layer or an existing --use_rep")
             compute_pca = True
             graph["pca_source"] = source
         graph["use_rep"] = cfg.use_rep

@@ -54,9 +54,7 @@ def gpu_available() -> bool:
         return False
 
 
-def choose_backend(
-    n_cells: int, *, use_gpu: bool, n_cell_cpu: int, available: bool | None = None
-) -> tuple[str, str]:
+def choose_backend(n_cells: int, *, use_gpu: bool, n_cell_cpu: int, available: bool | None = None) -> tuple[str, str]:
     """Pick the backend for one clustering.
 
     Parameters
@@ -244,9 +242,7 @@ def cluster_with_backend(
     by the CPU one.
 
     """
-    backend, reason = choose_backend(
-        clusterer.n_obs, use_gpu=use_gpu, n_cell_cpu=n_cell_cpu, available=available
-    )
+    backend, reason = choose_backend(clusterer.n_obs, use_gpu=use_gpu, n_cell_cpu=n_cell_cpu, available=available)
     if backend == "gpu":
         unsupported = gpu_unsupported(spec)
         if unsupported is not None:
@@ -276,9 +272,7 @@ def cluster_with_backend(
         )
         if fallback is None:
             return labels, info
-    log.warning(
-        "%s %s: recomputing on CPU (%s)", spec.algorithm, format_resolution(spec.resolution), fallback
-    )
+    log.warning("%s %s: recomputing on CPU (%s)", spec.algorithm, format_resolution(spec.resolution), fallback)
     info.update(backend="cpu", fallback=fallback)
     return clusterer.labels(spec), info
 

@@ -40,9 +40,7 @@ def sorted_categories(labels: Any) -> list[str]:
     return sorted({str(x) for x in labels}, key=label_key)
 
 
-def plan_batches(
-    labels: pd.Categorical, *, min_cluster_size: int, batch_cells: int
-) -> tuple[list[list[str]], dict[str, str]]:
+def plan_batches(labels: pd.Categorical, *, min_cluster_size: int, batch_cells: int) -> tuple[list[list[str]], dict[str, str]]:
     """Group the clusters to split into tasks of about ``batch_cells`` cells.
 
     Returns
@@ -71,13 +69,9 @@ def plan_batches(
     return batches, unsplit
 
 
-def write_batches(
-    result: ColumnResult, cfg: Config, level: int, batch_cells: int, outdir: str | Path
-) -> list[Path]:
+def write_batches(result: ColumnResult, cfg: Config, level: int, batch_cells: int, outdir: str | Path) -> list[Path]:
     """Write one JSON file per batch of parent clusters for re-clustering ``result`` at ``level``."""
-    batches, unsplit = plan_batches(
-        result.labels, min_cluster_size=cfg.level_min_cluster_size(level), batch_cells=batch_cells
-    )
+    batches, unsplit = plan_batches(result.labels, min_cluster_size=cfg.level_min_cluster_size(level), batch_cells=batch_cells)
     out = Path(outdir)
     out.mkdir(parents=True, exist_ok=True)
     paths = []
@@ -143,9 +137,7 @@ def subcluster_batch(
                 rep = io.read_rep(root, cfg.use_rep, store, rows=cells)
                 k = min(n_neighbors, len(cells) - 1)
                 knn = knn_transformer(len(cells), cfg.exact_knn_max_cells)
-                adjacency = neighbors_on(rep, cfg, n_neighbors=k, key="neighbors", transformer=knn).obsp[
-                    "connectivities"
-                ]
+                adjacency = neighbors_on(rep, cfg, n_neighbors=k, key="neighbors", transformer=knn).obsp["connectivities"]
             child, backend = cluster_with_backend(
                 GraphClusterer(adjacency),
                 spec,
@@ -213,9 +205,7 @@ def collect_level(
         labels[cells] = child
         clusters.update(meta["clusters"])
     if expected is None or seen_batches != set(range(expected)):
-        raise UserError(
-            f"level {level} of {parent.name}: missing batch results; rerun the pipeline with -resume"
-        )
+        raise UserError(f"level {level} of {parent.name}: missing batch results; rerun the pipeline with -resume")
     for label, entry in clusters.items():
         if entry["n_children"] < 2:
             unsplit[label] = ONE_CLUSTER

@@ -68,9 +68,7 @@ def open_store(path: str | Path) -> Iterator[Group]:
 
 def _check_anndata(root: Group, path: Path) -> None:
     if "obs" not in root:
-        raise UserError(
-            f"input {path}: not an AnnData store (no 'obs' group); pass an .h5ad or .zarr written by anndata"
-        )
+        raise UserError(f"input {path}: not an AnnData store (no 'obs' group); pass an .h5ad or .zarr written by anndata")
 
 
 def read_obs(root: Group, path: str | Path) -> pd.DataFrame:
@@ -78,9 +76,7 @@ def read_obs(root: Group, path: str | Path) -> pd.DataFrame:
     try:
         obs = read_elem(root["obs"])
     except Exception as err:
-        raise UserError(
-            f"input {path}: cannot read obs ({type(err).__name__}: {err}); the store may be damaged"
-        ) from None
+        raise UserError(f"input {path}: cannot read obs ({type(err).__name__}: {err}); the store may be damaged") from None
     return obs
 
 
@@ -91,9 +87,7 @@ def read_obs_names(root: Group, path: str | Path) -> pd.Index:
     try:
         names = read_elem(obs[index_key])
     except Exception as err:
-        raise UserError(
-            f"input {path}: cannot read the obs index ({type(err).__name__}); the store may be damaged"
-        ) from None
+        raise UserError(f"input {path}: cannot read the obs index ({type(err).__name__}); the store may be damaged") from None
     # zarr v3 returns numpy's variable-width StringDType, which does not cast to '<U'
     return pd.Index([str(x) for x in np.asarray(names, dtype=object)], dtype=object)
 
@@ -141,9 +135,7 @@ def read_matrix(root: Group, key: str, path: str | Path) -> sp.csr_matrix:
     try:
         mat = read_elem(node)
     except Exception as err:
-        raise UserError(
-            f"input {path}: cannot read obsp/{key} ({type(err).__name__}); the store may be damaged"
-        ) from None
+        raise UserError(f"input {path}: cannot read obsp/{key} ({type(err).__name__}); the store may be damaged") from None
     return as_csr(mat)
 
 
@@ -151,9 +143,7 @@ def check_chunks(node: Any, where: str, path: str | Path) -> None:
     """Fail on a zarr array (or sparse group) with missing chunk files: zarr would read them as zeros."""
     arrays = [node] if isinstance(node, zarr.Array) else []
     if isinstance(node, zarr.Group):
-        arrays = [
-            node[k] for k in ("data", "indices", "indptr") if k in node and isinstance(node[k], zarr.Array)
-        ]
+        arrays = [node[k] for k in ("data", "indices", "indptr") if k in node and isinstance(node[k], zarr.Array)]
     for arr in arrays:
         if arr.nchunks_initialized < arr.nchunks:
             raise UserError(
@@ -220,14 +210,10 @@ def read_rep(root: Group, use_rep: str, path: str | Path, rows: np.ndarray | Non
     except UserError:
         raise
     except Exception as err:
-        raise UserError(
-            f"input {path}: cannot read obsm/{use_rep} ({type(err).__name__}); the store may be damaged"
-        ) from None
+        raise UserError(f"input {path}: cannot read obsm/{use_rep} ({type(err).__name__}); the store may be damaged") from None
     arr = np.asarray(arr, dtype=np.float64 if np.asarray(arr).dtype == np.float64 else np.float32)
     if arr.ndim != 2:
-        raise UserError(
-            f"input {path}: obsm/{use_rep} is not a 2-D matrix; pass a cells x dimensions embedding"
-        )
+        raise UserError(f"input {path}: obsm/{use_rep} is not a 2-D matrix; pass a cells x dimensions embedding")
     if not np.isfinite(arr).all():
         raise UserError(
             f"input {path}: obsm/{use_rep} contains NaN or infinite values; fix the embedding or pass another --use_rep"

@@ -26,22 +26,16 @@ from scclust.results import ColumnResult, atomic_path, read_results, to_jsonable
 H5AD_COPIED = ("var", "obsm", "obsp", "varm", "varp")
 
 
-def gather_columns(
-    result_files: list[str | Path], dataset: dict[str, Any], cfg: Config
-) -> list[ColumnResult]:
+def gather_columns(result_files: list[str | Path], dataset: dict[str, Any], cfg: Config) -> list[ColumnResult]:
     """Read every result file of a dataset, check it belongs to these cells, order columns as the config does."""
     by_name: dict[str, ColumnResult] = {}
     for path in result_files:
         meta, columns = read_results(path)
         if meta["obs_fingerprint"] != dataset["obs_fingerprint"]:
-            raise UserError(
-                f"result {path} was computed on other cells than {dataset['input']}; rerun without -resume"
-            )
+            raise UserError(f"result {path} was computed on other cells than {dataset['input']}; rerun without -resume")
         for col in columns:
             if col.name in by_name:
-                raise UserError(
-                    f"column {col.name!r} was computed twice; check --resolutions and --hierarchy"
-                )
+                raise UserError(f"column {col.name!r} was computed twice; check --resolutions and --hierarchy")
             by_name[col.name] = col
     missing = [c for c in cfg.columns() if c not in by_name]
     if missing:
@@ -49,9 +43,7 @@ def gather_columns(
     return [by_name[c] for c in cfg.columns()]
 
 
-def _write_group_with_links(
-    parent: zarr.Group, parent_dir: Path, name: str, source: Path | None, new: dict[str, Any]
-) -> None:
+def _write_group_with_links(parent: zarr.Group, parent_dir: Path, name: str, source: Path | None, new: dict[str, Any]) -> None:
     """Create ``parent/name`` holding links to the source group's children plus freshly written ``new`` entries."""
     group = parent.require_group(name)
     target = parent_dir / name
@@ -133,9 +125,7 @@ def _new_entries(
     graph_store: str | Path | None,
     umap: tuple[np.ndarray, dict[str, Any]] | None,
 ) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
-    uns: dict[str, Any] = {
-        c.name: {"params": to_jsonable({**c.params, "pipeline": run_info})} for c in columns
-    }
+    uns: dict[str, Any] = {c.name: {"params": to_jsonable({**c.params, "pipeline": run_info})} for c in columns}
     obsp: dict[str, Any] = {}
     obsm: dict[str, Any] = {}
     if graph_store is not None:
@@ -155,9 +145,7 @@ def _new_entries(
 
 def write_tsv(obs_names: pd.Index, columns: list[ColumnResult], out_tsv: str | Path) -> None:
     """Cell id plus one column per clustering, tab-separated, for R and spreadsheets."""
-    table = pd.DataFrame(
-        {c.name: np.asarray(c.labels) for c in columns}, index=pd.Index(obs_names, name="cell_id")
-    )
+    table = pd.DataFrame({c.name: np.asarray(c.labels) for c in columns}, index=pd.Index(obs_names, name="cell_id"))
     tmp = atomic_path(out_tsv)
     table.to_csv(tmp, sep="\t")
     tmp.replace(out_tsv)

@@ -23,15 +23,12 @@ def load_graph(graph_store: str | Path, cfg: Config, dataset: dict[str, Any]) ->
         adjacency = io.read_matrix(root, conn, graph_store)
     if adjacency.shape[0] != dataset["n_obs"]:
         raise UserError(
-            f"graph in {graph_store} has {adjacency.shape[0]} cells, the input {dataset['n_obs']}; "
-            "add --recompute_neighbors"
+            f"graph in {graph_store} has {adjacency.shape[0]} cells, the input {dataset['n_obs']}; add --recompute_neighbors"
         )
     return adjacency
 
 
-def base_params(
-    spec: ClusterSpec, cfg: Config, dataset: dict[str, Any], *, level: int, run_resolution: float
-) -> dict[str, Any]:
+def base_params(spec: ClusterSpec, cfg: Config, dataset: dict[str, Any], *, level: int, run_resolution: float) -> dict[str, Any]:
     """Params every column records, whatever its level."""
     return {
         **spec.params(),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -44,9 +45,7 @@ def compute_pca(x: Any, n_pcs: int, seed: int) -> tuple[np.ndarray, dict[str, An
     data = as_array(x)
     n_comps = int(min(n_pcs, data.shape[0] - 1, data.shape[1] - 1))
     if n_comps < 1:
-        raise UserError(
-            f"cannot compute PCA from a {data.shape[0]} x {data.shape[1]} matrix; pass an existing --use_rep"
-        )
+        raise UserError(f"cannot compute PCA from a {data.shape[0]} x {data.shape[1]} matrix; pass an existing --use_rep")
     data = data.astype(np.float64) if data.dtype != np.float64 else data
     # arpack's result depends on BLAS summation order: one BLAS thread makes PCA identical on any core count.
     with threadpool_limits(limits=1, user_api="blas"):
@@ -67,9 +66,7 @@ def read_x(root: io.Group, layer: str | None, path: str | Path) -> Any:
         return read_elem(node)
     except Exception as err:
         where = f"layers/{layer}" if layer else "X"
-        raise UserError(
-            f"input {path}: cannot read {where} ({type(err).__name__}); the store may be damaged"
-        ) from None
+        raise UserError(f"input {path}: cannot read {where} ({type(err).__name__}); the store may be damaged") from None
 
 
 def graph_store_keys(neighbors_key: str) -> tuple[str, str]:
@@ -181,3 +178,17 @@ def rep_store(input_path: str | Path, graph_store: str | Path, use_rep: str) -> 
             if use_rep in io.obsm_keys(root):
                 return graph_store
     return input_path
+
+
+def write_umap(path: str | Path, coords: np.ndarray, params: dict[str, Any]) -> None:
+    """Save a UMAP embedding with its params (atomically)."""
+    tmp = atomic_path(path)
+    with tmp.open("wb") as fh:
+        np.savez_compressed(fh, coords=coords, params=np.array(json.dumps(params, sort_keys=True)))
+    tmp.replace(path)
+
+
+def read_umap(path: str | Path) -> tuple[np.ndarray, dict[str, Any]]:
+    """Load what :func:`write_umap` saved."""
+    with np.load(path, allow_pickle=False) as data:
+        return data["coords"], json.loads(str(data["params"]))

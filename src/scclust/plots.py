@@ -26,17 +26,11 @@ def plot_umap(coords: np.ndarray, values: pd.Series, title: str, out: Path) -> N
     fig, ax = plt.subplots(figsize=(6, 5), dpi=100)
     size = max(0.5, min(20.0, 20000 / max(len(values), 1)))
     if pd.api.types.is_numeric_dtype(values) and not isinstance(values.dtype, pd.CategoricalDtype):
-        points = ax.scatter(
-            coords[:, 0], coords[:, 1], c=values.to_numpy(dtype=float), s=size, cmap="viridis"
-        )
+        points = ax.scatter(coords[:, 0], coords[:, 1], c=values.to_numpy(dtype=float), s=size, cmap="viridis")
         fig.colorbar(points, ax=ax)
     else:
         text = values.astype(str).fillna("NA")
-        categories = (
-            sorted_categories(text.unique())
-            if text.str.match(r"^\d+(_\d+)*$").all()
-            else sorted(text.unique())
-        )
+        categories = sorted_categories(text.unique()) if text.str.match(r"^\d+(_\d+)*$").all() else sorted(text.unique())
         cmap = plt.get_cmap("tab20", max(len(categories), 1))
         for i, cat in enumerate(categories):
             mask = (text == cat).to_numpy()

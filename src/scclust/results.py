@@ -45,10 +45,7 @@ def write_results(path: str | Path, columns: list[ColumnResult], *, n_obs: int, 
         "format": "scclust-result/1",
         "n_obs": n_obs,
         "obs_fingerprint": fingerprint,
-        "columns": [
-            {"name": c.name, "categories": [str(x) for x in c.labels.categories], "params": c.params}
-            for c in columns
-        ],
+        "columns": [{"name": c.name, "categories": [str(x) for x in c.labels.categories], "params": c.params} for c in columns],
     }
     arrays = {f"codes_{i}": np.asarray(c.labels.codes, dtype=np.int32) for i, c in enumerate(columns)}
     for c in columns:
@@ -74,9 +71,7 @@ def read_results(path: str | Path) -> tuple[dict[str, Any], list[ColumnResult]]:
                 for i, col in enumerate(meta["columns"])
             ]
     except (OSError, KeyError, ValueError) as err:
-        raise UserError(
-            f"result file {path} is unreadable ({type(err).__name__}); rerun the pipeline with -resume"
-        ) from None
+        raise UserError(f"result file {path} is unreadable ({type(err).__name__}); rerun the pipeline with -resume") from None
     return meta, columns
 
 

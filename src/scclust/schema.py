@@ -111,9 +111,7 @@ def load_schema(path: str | Path) -> dict[str, Any]:
     except OSError as exc:
         raise UserError(f"cannot read the parameter schema {path}: {exc.strerror or exc}") from None
     except json.JSONDecodeError as exc:
-        raise UserError(
-            f"the parameter schema {path} is not valid JSON: {exc.msg} at line {exc.lineno}"
-        ) from None
+        raise UserError(f"the parameter schema {path} is not valid JSON: {exc.msg} at line {exc.lineno}") from None
     if not isinstance(schema, dict):
         raise UserError(f"the parameter schema {path} must hold a JSON object, got {type(schema).__name__}")
     return schema

@@ -33,9 +33,7 @@ def write_testdata(outdir: str | Path) -> dict[str, Path]:
     adata = pbmc()
     adata.write_h5ad(paths["h5ad"])
     adata.write_zarr(paths["zarr"])
-    paths["samplesheet"].write_text(
-        f"id,path\npbmc_h5ad,{paths['h5ad'].resolve()}\npbmc_zarr,{paths['zarr'].resolve()}\n"
-    )
+    paths["samplesheet"].write_text(f"id,path\npbmc_h5ad,{paths['h5ad'].resolve()}\npbmc_zarr,{paths['zarr'].resolve()}\n")
     return paths
 
 
