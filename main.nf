@@ -140,7 +140,7 @@ workflow {
         .map { id, rs -> [id.toString(), rs.sort { r -> r.toString() }] }
 
     if (params.recompute_umap) {
-        UMAP(stores, config)
+        UMAP(stores.map { meta, path, json, graph -> [meta, path, graph, json] }, config)
         umaps = UMAP.out.umap.map { meta, u -> [meta.id, u] }
     } else {
         umaps = stores.map { meta, _p, _j, _g -> [meta.id, []] }
