@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -106,9 +105,3 @@ def _stored_shape(node: Any) -> tuple[int, ...]:
     if shape is None:
         shape = node.shape
     return tuple(int(x) for x in shape)
-
-
-def load_dataset(path: str | Path) -> dict[str, Any]:
-    """Read a ``dataset.json`` written by :func:`inspect_dataset`."""
-    with Path(path).open() as fh:
-        return json.load(fh)

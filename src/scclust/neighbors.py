@@ -69,13 +69,6 @@ def read_x(root: io.Group, layer: str | None, path: str | Path) -> Any:
         raise UserError(f"input {path}: cannot read {where} ({type(err).__name__}); the store may be damaged") from None
 
 
-def graph_store_keys(neighbors_key: str) -> tuple[str, str]:
-    """Obsp keys scanpy uses when it writes a graph under ``neighbors_key``."""
-    if neighbors_key == "neighbors":
-        return "connectivities", "distances"
-    return f"{neighbors_key}_connectivities", f"{neighbors_key}_distances"
-
-
 def knn_anndata(rep: np.ndarray, use_rep: str, obs_names: pd.Index | None = None) -> ad.AnnData:
     """A minimal AnnData that holds only an embedding (no X), for scanpy's neighbors/UMAP."""
     obs = pd.DataFrame(index=obs_names if obs_names is not None else pd.RangeIndex(rep.shape[0]).astype(str))
