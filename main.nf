@@ -4,7 +4,6 @@
  * The Python library (src/scclust) holds the logic; this file only wires channels.
  */
 
-include { VALIDATE_PARAMS } from './modules/local/validate_params'
 include { PREFLIGHT       } from './modules/local/preflight'
 include { NEIGHBORS       } from './modules/local/neighbors'
 include { CLUSTER         } from './modules/local/cluster'
@@ -70,14 +69,15 @@ workflow {
     def nResolutions = params.resolutions instanceof List ? params.resolutions.size() : params.resolutions.toString().tokenize(',').size()
     def perTask = params.resolutions_per_task as int
     def depth = hierarchyDepth(params.hierarchy)
-    // Level-1 tasks: each clusters up to resolutions_per_task resolutions with the graph built once.
-    def batches = (0..<nResolutions).collate(perTask).collect { idx -> idx.join(',') }
+    // Level-1 tasks: each clusters up to resolutions_per_task resolutions with the graph built once. Resolutions
+    // are dealt round-robin (0,2,4 / 1,3,5), so each task gets a mix of slow low and fast high resolutions.
+    def nBatches = Math.ceil(nResolutions / perTask) as int
+    def batches = (0..<nBatches).collect { b -> (b..<nResolutions).step(nBatches).join(',') }
 
-    params_in = channel.value(groovy.json.JsonOutput.toJson(params)).collectFile(name: 'params.json')
-    VALIDATE_PARAMS(params_in, file("${projectDir}/nextflow_schema.json"))
-    config = VALIDATE_PARAMS.out.config.first()
-
-    PREFLIGHT(channel.fromList(datasets), config)
+    params_in = channel.value(groovy.json.JsonOutput.toJson(params)).collectFile(name: 'params.json').first()
+    PREFLIGHT(channel.fromList(datasets), params_in, file("${projectDir}/nextflow_schema.json"))
+    // every dataset's preflight validates the same params into the same config; any one serves
+    config = PREFLIGHT.out.config.first()
     inputs = channel.fromList(datasets).map { meta, path -> [meta.id, meta, path] }
     described = PREFLIGHT.out.dataset.map { meta, json -> [meta.id, json] }
     prepared = inputs.join(described).map { _id, meta, path, json -> [meta, path, json] }
@@ -165,12 +165,13 @@ workflow {
     PLOTS(plot_in, config)
 
     // Every task runs the same image, so one copy of each distinct versions.yml is enough.
-    VALIDATE_PARAMS.out.versions.mix(CLUSTER.out.versions, MERGE.out.versions)
+    PREFLIGHT.out.versions.mix(CLUSTER.out.versions, MERGE.out.versions)
         .map { f -> f.text }
         .unique()
         .collectFile(name: 'software_versions.yml', storeDir: "${params.outdir}/pipeline_info", sort: true, newLine: false)
     channel.value(groovy.json.JsonOutput.prettyPrint(groovy.json.JsonOutput.toJson(params)))
         .collectFile(name: 'params.json', storeDir: "${params.outdir}/pipeline_info")
+    config.map { f -> f.text }.collectFile(name: 'scclust_config.json', storeDir: "${params.outdir}/pipeline_info")
 }
 
 def hasUmap(json) {

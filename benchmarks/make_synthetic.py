@@ -31,9 +31,7 @@ def make_embedding(n_cells: int, n_dims: int, n_blobs: int, seed: int) -> tuple[
 
 @click.command()
 @click.option("--n-cells", type=int, required=True, help="Number of cells.")
-@click.option(
-    "--n-dims", type=int, default=50, show_default=True, help="Embedding dimensions (obsm['X_pca'])."
-)
+@click.option("--n-dims", type=int, default=50, show_default=True, help="Embedding dimensions (obsm['X_pca']).")
 @click.option("--n-blobs", type=int, default=30, show_default=True, help="Number of Gaussian blobs.")
 @click.option("--n-neighbors", type=int, default=15, show_default=True, help="k of the kNN graph.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the embedding.")
@@ -75,9 +73,7 @@ def main(n_cells, n_dims, n_blobs, n_neighbors, seed, dense_x_genes, graph_from,
         del src
     else:
         emb, blob = make_embedding(n_cells, n_dims, n_blobs, seed)
-        obs = pd.DataFrame(
-            {"blob": pd.Categorical(blob.astype(str))}, index=[f"cell{i}" for i in range(n_cells)]
-        )
+        obs = pd.DataFrame({"blob": pd.Categorical(blob.astype(str))}, index=[f"cell{i}" for i in range(n_cells)])
         tmp = ad.AnnData(X=sp.csr_matrix((n_cells, 1), dtype=np.float32), obs=obs)
         tmp.obsm["X_pca"] = emb
         sc.pp.neighbors(tmp, use_rep="X_pca", n_neighbors=n_neighbors, random_state=0)

@@ -6,6 +6,7 @@ Subcommands (each prints a markdown table; ``--append-to FILE`` appends it to a 
 * ``loop``      one fresh Python process: import scanpy, read the store, ``sc.tl.leiden`` per resolution.
 * ``pipeline``  ``nextflow run main.nf`` with a fresh work dir per repeat; wall time, per-process realtime and
                 peak RSS from the trace; optional label comparison with a ``loop`` run (``--compare-with``).
+* ``compare``   loop and pipeline alternately (same machine load for both); speedup per pair and median.
 * ``rss-vs-x``  the pipeline on two stores that differ only in X; compares the CLUSTER tasks' peak RSS.
 
 Every wall time is measured around a subprocess, so interpreter/JVM start-up, imports and reads are included.
@@ -75,9 +76,7 @@ def timed(cmd: list[str], *, env: dict[str, str] | None = None, log: Path | None
     if log is not None:
         log.write_text(proc.stdout)
     if proc.returncode != 0:
-        raise click.ClickException(
-            f"command failed ({proc.returncode}): {' '.join(cmd)}\n{proc.stdout[-4000:]}"
-        )
+        raise click.ClickException(f"command failed ({proc.returncode}): {' '.join(cmd)}\n{proc.stdout[-4000:]}")
     return wall, proc.stdout
 
 
@@ -103,9 +102,7 @@ def summarize_trace(rows: list[dict[str, str]]) -> dict[str, dict[str, float]]:
         proc = proc.split(":")[-1]
         rss = float(row["peak_rss"]) / 2**20 if row["peak_rss"] not in ("", "-") else float("nan")
         rt = float(row["realtime"]) / 1000 if row["realtime"] not in ("", "-") else float("nan")
-        entry = out.setdefault(
-            proc, {"n": 0, "peak_rss_mib": 0.0, "realtime_sum_s": 0.0, "realtime_max_s": 0.0}
-        )
+        entry = out.setdefault(proc, {"n": 0, "peak_rss_mib": 0.0, "realtime_sum_s": 0.0, "realtime_max_s": 0.0})
         entry["n"] += 1
         entry["peak_rss_mib"] = max(entry["peak_rss_mib"], rss)
         entry["realtime_sum_s"] += rt
@@ -151,15 +148,11 @@ def run_pipeline(
     env.setdefault("NXF_HOME", str(ROOT / ".nextflow-home"))
     # run from run_dir so .nextflow/ history and .nextflow.log stay out of the repository
     t0 = time.perf_counter()
-    proc = subprocess.run(
-        cmd, env=env, cwd=run_dir, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
-    )
+    proc = subprocess.run(cmd, env=env, cwd=run_dir, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     wall = time.perf_counter() - t0
     (run_dir / "nextflow.stdout").write_text(proc.stdout)
     if proc.returncode != 0:
-        raise click.ClickException(
-            f"pipeline failed ({proc.returncode}), see {run_dir}\n{proc.stdout[-4000:]}"
-        )
+        raise click.ClickException(f"pipeline failed ({proc.returncode}), see {run_dir}\n{proc.stdout[-4000:]}")
     return wall, outdir, summarize_trace(read_trace(outdir))
 
 
@@ -183,16 +176,13 @@ def process_table(summary: dict[str, dict[str, float]]) -> str:
     ]
     for proc, e in summary.items():
         lines.append(
-            f"| {proc} | {int(e['n'])} | {e['peak_rss_mib']:.0f} | {e['realtime_sum_s']:.1f} | "
-            f"{e['realtime_max_s']:.1f} |"
+            f"| {proc} | {int(e['n'])} | {e['peak_rss_mib']:.0f} | {e['realtime_sum_s']:.1f} | {e['realtime_max_s']:.1f} |"
         )
     return "\n".join(lines)
 
 
 common = [
-    click.option(
-        "--input", "store", required=True, type=click.Path(exists=True), help="Synthetic .zarr/.h5ad."
-    ),
+    click.option("--input", "store", required=True, type=click.Path(exists=True), help="Synthetic .zarr/.h5ad."),
     click.option("--resolutions", default=DEFAULT_RESOLUTIONS, show_default=True),
     click.option("--repeats", default=2, show_default=True, help="Measure each thing this many times."),
     click.option("--workroot", default="/tmp/bench-work", show_default=True, type=click.Path(path_type=Path)),
@@ -232,8 +222,7 @@ def loop(store, resolutions, repeats, workroot, append_to):
         "\n".join(
             [
                 f"Plain loop, `{store}`, resolutions {resolutions}\n",
-                "| run | wall (s) | import (s) | read (s) | leiden total (s) | per resolution (s) "
-                "| n clusters |",
+                "| run | wall (s) | import (s) | read (s) | leiden total (s) | per resolution (s) | n clusters |",
                 "|---|---|---|---|---|---|---|",
                 *rows,
                 "",
@@ -252,12 +241,8 @@ def loop(store, resolutions, repeats, workroot, append_to):
     default=None,
     help="Labels TSV of a loop run (e.g. /tmp/bench-work/loop_labels.0.tsv).",
 )
-@click.option(
-    "--loop-seconds", type=float, default=None, help="Loop wall time to compute the speedup against."
-)
-@click.option(
-    "-c", "extra_config", multiple=True, help="Extra Nextflow config file(s) (e.g. resource overrides)."
-)
+@click.option("--loop-seconds", type=float, default=None, help="Loop wall time to compute the speedup against.")
+@click.option("-c", "extra_config", multiple=True, help="Extra Nextflow config file(s) (e.g. resource overrides).")
 @click.argument("extra", nargs=-1)
 def pipeline(
     store,
@@ -302,6 +287,43 @@ def pipeline(
             )
             shutil.rmtree(outdir.parent / "work", ignore_errors=True)
     emit("\n".join(out + details + [""]), append_to)
+
+
+@cli.command()
+@with_common
+@click.option("--resolutions-per-task", "per_task", type=int, default=5, show_default=True)
+def compare(store, resolutions, repeats, workroot, append_to, per_task):
+    """Alternate loop and pipeline runs (L P L P ...) so that both see the same machine load; speedup per pair."""
+    workroot.mkdir(parents=True, exist_ok=True)
+    rows, speedups = [], []
+    for i in range(repeats):
+        loop_wall, t = run_loop(store, resolutions, workroot / f"loop_labels.{i}.tsv")
+        wall, outdir, summary = run_pipeline(store, resolutions, per_task, (), workroot)
+        same, total = compare_labels(workroot / f"loop_labels.{i}.tsv", next(outdir.glob("*/clusters.tsv")))
+        speedups.append(loop_wall / wall)
+        row = {p: summary.get(p, {}).get("realtime_max_s", nan) for p in ("PREFLIGHT", "CLUSTER", "MERGE")}
+        rows.append(
+            f"| {i + 1} | {loop_wall:.1f} | {sum(t['leiden']):.1f} | {wall:.1f} | {row['PREFLIGHT']:.1f} | "
+            f"{row['CLUSTER']:.1f} | {row['MERGE']:.1f} | {same}/{total} | {loop_wall / wall:.2f}x |"
+        )
+        shutil.rmtree(outdir.parent / "work", ignore_errors=True)
+    speedups.sort()
+    median = speedups[len(speedups) // 2] if len(speedups) % 2 else sum(speedups[len(speedups) // 2 - 1 :][:2]) / 2
+    emit(
+        "\n".join(
+            [
+                f"Loop vs pipeline, alternating, `{store}`, resolutions {resolutions}, resolutions_per_task {per_task}\n",
+                "| pair | loop wall (s) | loop leiden (s) | pipeline wall (s) | PREFLIGHT (s) | CLUSTER max (s) | "
+                "MERGE (s) | labels identical | speedup |",
+                "|---|---|---|---|---|---|---|---|---|",
+                *rows,
+                "",
+                f"Speedup: median {median:.2f}x, min {speedups[0]:.2f}x, max {speedups[-1]:.2f}x over {repeats} pairs.",
+                "",
+            ]
+        ),
+        append_to,
+    )
 
 
 @cli.command("rss-vs-x")

@@ -282,7 +282,7 @@ def config_from_params(params: Mapping[str, Any]) -> Config:
 
 
 def load_config(path: str | Path) -> Config:
-    """Read the normalised config written by ``scclust_validate.py``."""
+    """Read the normalised config written by ``scclust_preflight.py``."""
     with Path(path).open() as fh:
         data = json.load(fh)
     levels = {int(k): LevelArgs(**v) for k, v in data.pop("levels").items()}

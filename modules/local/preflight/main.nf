@@ -6,18 +6,24 @@ process PREFLIGHT {
 
     input:
     tuple val(meta), path(input, stageAs: 'input/*')
-    path config
+    path params_in
+    path schema
 
     output:
+    path "config.json",                    emit: config
     tuple val(meta), path("dataset.json"), emit: dataset
+    path "versions.yml",                   emit: versions
 
     script:
     """
-    scclust_preflight.py --input ${q(input)} --id ${q(meta.id)} --config ${q(config)} --out dataset.json
+    scclust_preflight.py --params ${q(params_in)} --schema ${q(schema)} --input ${q(input)} --id ${q(meta.id)} \\
+        --out-config config.json --out dataset.json
     """
 
     stub:
     """
+    echo '{}' > config.json
     echo '{}' > dataset.json
+    touch versions.yml
     """
 }
