@@ -46,8 +46,11 @@ def gather_columns(result_files: list[str | Path], dataset: dict[str, Any], cfg:
 class _StoreBuilder:
     """Builds the new store in memory, then writes its files in one pass and adds links to the input.
 
-    Writing through zarr's local store costs ~2 ms per file, and every params leaf is a small array of two
-    files; a memory store plus plain file writes make MERGE several times faster (docs/benchmarks.md).
+    Every params leaf is a small zarr array, and anndata spends ~3 ms creating each one, through zarr's local
+    store ~5 ms. So the store is built in a zarr memory store and written with plain file writes, and a scalar
+    that was encoded once (the package versions, the graph, the run are the same in every column's params) is
+    copied file by file instead of encoded again. Together this made MERGE several times faster
+    (docs/benchmarks.md).
     """
 
     def __init__(self, zarr_format: int, attrs: dict[str, Any]) -> None:
@@ -55,6 +58,29 @@ class _StoreBuilder:
         self.root = zarr.open_group(zarr.storage.MemoryStore(self._files), mode="w", zarr_format=zarr_format)
         self.root.attrs.update(attrs)
         self._links: list[tuple[str, Path]] = []
+        self._encoded: dict[tuple[str, str], tuple[str, list[str]]] = {}
+
+    def write_elem(self, group: zarr.Group, key: str, value: Any) -> None:
+        """Write like ``anndata.io.write_elem``, but encode each distinct scalar once and copy its files after that."""
+        if isinstance(value, dict):
+            write_elem(group, key, {})
+            sub = group[key]
+            for sub_key, sub_value in value.items():
+                self.write_elem(sub, str(sub_key), sub_value)  # type: ignore[arg-type]
+            return
+        path = f"{group.path}/{key}".lstrip("/")
+        if not isinstance(value, str | int | float | bool):
+            write_elem(group, key, value)
+            return
+        signature = (type(value).__name__, repr(value))
+        if signature not in self._encoded:
+            before = set(self._files)
+            write_elem(group, key, value)
+            self._encoded[signature] = (path, [f[len(path) :] for f in set(self._files) - before])
+            return
+        source, suffixes = self._encoded[signature]
+        for suffix in suffixes:
+            self._files[path + suffix] = self._files[source + suffix]
 
     def link(self, name: str, target: Path) -> None:
         """Make ``name`` (a path inside the store) a symbolic link to ``target``."""
@@ -72,7 +98,7 @@ class _StoreBuilder:
         else:
             group.attrs.update({"encoding-type": "dict", "encoding-version": "0.1.0"})
         for key, value in new.items():
-            write_elem(group, key, value)
+            self.write_elem(group, key, value)
 
     def write(self, directory: Path) -> None:
         """Write every file, then the links, under ``directory``."""
@@ -128,9 +154,9 @@ def merge_dataset(
                         value = {**value, **obsp_new}
                     if child == "obsm":
                         value = {**value, **obsm_new}
-                    write_elem(out.root, child, value)
+                    out.write_elem(out.root, child, value)
                 uns = read_elem(root["uns"]) if "uns" in root else {}
-                write_elem(out.root, "uns", {**uns, **uns_new})
+                out.write_elem(out.root, "uns", {**uns, **uns_new})
     tmp = atomic_path(out_zarr)
     if tmp.exists():
         shutil.rmtree(tmp)
