@@ -112,18 +112,6 @@ class ClusterSpec:
         return out
 
 
-class _DrawBlock(dict[int, Any]):
-    """Draws by stream position; asking for the first position past the block makes its owner draw the next."""
-
-    def __init__(self, owner: _IgraphRNG) -> None:
-        super().__init__()
-        self._owner = owner
-
-    def __missing__(self, position: int) -> Any:
-        self._owner.draw_block(position)
-        return self[position]
-
-
 class _IgraphRNG:
     """The random numbers scanpy's ``set_igraph_random_state`` gives igraph, without a Python call per number.
 
@@ -132,9 +120,8 @@ class _IgraphRNG:
     python-igraph only ever calls ``getrandbits(32)``, ``random()`` and ``gauss(0, 1)`` (``randint`` only when
     ``getrandbits`` is missing), and each ``tomaxint()`` or ``random()`` consumes exactly two 32-bit words of the
     same MT19937 stream. So the stream is drawn in blocks with numpy, both readings of every word pair are
-    precomputed, and igraph gets C-level callables (``next`` on maps over one shared position counter): the same
-    numbers as scanpy's object, at ~8% less Leiden time (docs/benchmarks.md). Tested draw for draw against
-    scanpy's own class.
+    precomputed, and igraph gets C-level callables: ``next`` on a chain of per-block ``map`` objects whose two
+    readings share one position counter per block. Same numbers as scanpy's object (tested draw for draw).
     """
 
     BLOCK = 1 << 16
@@ -142,25 +129,35 @@ class _IgraphRNG:
     def __init__(self, seed: int) -> None:
         self._bitgen = np.random.MT19937()
         self._bitgen.state = np.random.RandomState(seed).get_state(legacy=False)
-        self._bits32 = _DrawBlock(self)
-        self._uniform = _DrawBlock(self)
-        position = itertools.count()
-        # getrandbits(32) becomes next(map, 32): the argument is the unused default, igraph always passes 32
-        self.getrandbits = functools.partial(next, map(self._bits32.__getitem__, position))
-        self.random = functools.partial(next, map(self._uniform.__getitem__, position))
+        self._newest = -1  # number of the newest block; only it can have unread positions
+        self._block: tuple[Iterator[int], Iterator[float]] = (iter(()), iter(()))
+        # getrandbits(32) becomes next(chain, 32): the argument is the unused default, igraph always passes 32
+        self.getrandbits = functools.partial(next, itertools.chain.from_iterable(self._readings(0)))
+        self.random = functools.partial(next, itertools.chain.from_iterable(self._readings(1)))
         self._gauss_next: float | None = None
 
-    def draw_block(self, start: int) -> None:
-        """Draw the next block of word pairs, which starts at stream position ``start``."""
+    def _readings(self, which: int) -> Iterator[Iterator[Any]]:
+        """Per block, one reading (0: ``tomaxint() & 0xFFFFFFFF``, 1: ``random()``) of its word pairs.
+
+        A reading asks for a block when the one it had is used up: if that was the newest, a new one is drawn,
+        else the other reading has drawn it already and this one joins it at the shared position.
+        """
+        had = -1
+        while True:
+            if had == self._newest:
+                self._draw_block()
+            had = self._newest
+            yield self._block[which]
+
+    def _draw_block(self) -> None:
         words = self._bitgen.random_raw(2 * self.BLOCK)
         hi, lo = words[0::2], words[1::2]
         maxint = ((hi << np.uint64(32)) | lo) >> np.uint64(1)  # RandomState.tomaxint()
         uniform = ((hi >> np.uint64(5)) * 67108864.0 + (lo >> np.uint64(6))) / 9007199254740992.0  # .random()
-        positions = range(start, start + self.BLOCK)
-        self._bits32.clear()
-        self._bits32.update(zip(positions, (maxint & np.uint64(0xFFFFFFFF)).tolist(), strict=True))
-        self._uniform.clear()
-        self._uniform.update(zip(positions, uniform.tolist(), strict=True))
+        position = iter(range(self.BLOCK))
+        bits32 = (maxint & np.uint64(0xFFFFFFFF)).tolist()
+        self._block = (map(bits32.__getitem__, position), map(uniform.tolist().__getitem__, position))
+        self._newest += 1
 
     def gauss(self, mu: float, sigma: float) -> float:
         """``RandomState.normal(mu, sigma)``: numpy's legacy polar method, which keeps its second value."""
