@@ -46,10 +46,10 @@ def gather_columns(result_files: list[str | Path], dataset: dict[str, Any], cfg:
 class _StoreBuilder:
     """Builds the new store in memory, then writes its files in one pass and adds links to the input.
 
-    Every params leaf is a small zarr array, and anndata spends ~3 ms creating each one, through zarr's local
-    store ~5 ms. So the store is built in a zarr memory store and written with plain file writes, and a scalar
-    that was encoded once (the package versions, the graph, the run are the same in every column's params) is
-    copied file by file instead of encoded again. Together this made MERGE several times faster
+    Every params leaf is a small zarr array; anndata spends ~3 ms creating one in memory and ~8 ms through
+    zarr's local store. So the store is built in a zarr memory store and written with plain file writes, and a
+    scalar that was encoded once (the package versions, the graph, the run are the same in every column's
+    params) is copied file by file instead of encoded again. Together this made MERGE several times faster
     (docs/benchmarks.md).
     """
 
