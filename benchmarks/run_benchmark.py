@@ -18,6 +18,7 @@ import csv
 import json
 import os
 import shutil
+import statistics
 import subprocess
 import tempfile
 import textwrap
@@ -307,8 +308,6 @@ def compare(store, resolutions, repeats, workroot, append_to, per_task):
             f"{row['CLUSTER']:.1f} | {row['MERGE']:.1f} | {same}/{total} | {loop_wall / wall:.2f}x |"
         )
         shutil.rmtree(outdir.parent / "work", ignore_errors=True)
-    speedups.sort()
-    median = speedups[len(speedups) // 2] if len(speedups) % 2 else sum(speedups[len(speedups) // 2 - 1 :][:2]) / 2
     emit(
         "\n".join(
             [
@@ -318,7 +317,8 @@ def compare(store, resolutions, repeats, workroot, append_to, per_task):
                 "|---|---|---|---|---|---|---|---|---|",
                 *rows,
                 "",
-                f"Speedup: median {median:.2f}x, min {speedups[0]:.2f}x, max {speedups[-1]:.2f}x over {repeats} pairs.",
+                f"Speedup: median {statistics.median(speedups):.2f}x, min {min(speedups):.2f}x, "
+                f"max {max(speedups):.2f}x over {repeats} pairs.",
                 "",
             ]
         ),

@@ -7,6 +7,7 @@ linked into, it holds everything but X, layers and raw (see README).
 
 from __future__ import annotations
 
+import itertools
 import os
 import shutil
 import warnings
@@ -68,15 +69,17 @@ class _StoreBuilder:
             for sub_key, sub_value in value.items():
                 self.write_elem(sub, str(sub_key), sub_value)  # type: ignore[arg-type]
             return
-        path = f"{group.path}/{key}".lstrip("/")
         if not isinstance(value, str | int | float | bool):
             write_elem(group, key, value)
             return
+        path = f"{group.path}/{key}".lstrip("/")
         signature = (type(value).__name__, repr(value))
         if signature not in self._encoded:
-            before = set(self._files)
+            n_before = len(self._files)
             write_elem(group, key, value)
-            self._encoded[signature] = (path, [f[len(path) :] for f in set(self._files) - before])
+            # dicts keep insertion order: the files this write created are the last ones
+            created = itertools.islice(reversed(self._files), len(self._files) - n_before)
+            self._encoded[signature] = (path, [f[len(path) :] for f in created])
             return
         source, suffixes = self._encoded[signature]
         for suffix in suffixes:
