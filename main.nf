@@ -67,17 +67,15 @@ workflow {
     def datasets = readDatasets(params.input)
     def algorithms = params.algorithm.toString().tokenize(',')*.trim()
     def nResolutions = params.resolutions instanceof List ? params.resolutions.size() : params.resolutions.toString().tokenize(',').size()
-    def perTask = params.resolutions_per_task as int
     def depth = hierarchyDepth(params.hierarchy)
-    // Level-1 tasks: each clusters up to resolutions_per_task resolutions with the graph built once. Resolutions
-    // are dealt round-robin (0,2,4 / 1,3,5), so each task gets a mix of slow low and fast high resolutions.
-    def nBatches = Math.ceil(nResolutions / perTask) as int
-    def batches = (0..<nBatches).collect { b -> (b..<nResolutions).step(nBatches).join(',') }
 
     params_in = channel.value(groovy.json.JsonOutput.toJson(params)).collectFile(name: 'params.json').first()
     PREFLIGHT(channel.fromList(datasets), params_in, file("${projectDir}/nextflow_schema.json"))
     // every dataset's preflight validates the same params into the same config; any one serves
     config = PREFLIGHT.out.config.first()
+    // the validated fan-out plan: level-1 resolution batches, and per tree the resolution each level really uses
+    plan = config.map { f -> new groovy.json.JsonSlurper().parse(f.toFile()) }
+    plan.subscribe { p -> p.level_log.each { line -> log.info(line) } }
     inputs = channel.fromList(datasets).map { meta, path -> [meta.id, meta, path] }
     described = PREFLIGHT.out.dataset.map { meta, json -> [meta.id, json] }
     prepared = inputs.join(described).map { _id, meta, path, json -> [meta, path, json] }
@@ -91,9 +89,10 @@ workflow {
         stores = prepared.map { meta, path, json -> [meta, path, json, path] }
     }
 
-    cluster_tasks = stores.flatMap { meta, _path, json, graph ->
+    // Level-1 tasks: each clusters one batch of resolutions (Config.resolution_batches) with the graph built once.
+    cluster_tasks = stores.combine(plan).flatMap { meta, _path, json, graph, p ->
         algorithms.collectMany { algorithm ->
-            batches.collect { idx -> [meta + [level: 1], graph, json, algorithm, idx] }
+            p.resolution_batches.collect { idx -> [meta + [level: 1], graph, json, algorithm, idx.join(',')] }
         }
     }
     CLUSTER(cluster_tasks, config)
@@ -133,9 +132,12 @@ workflow {
         results = level1
     }
 
-    def nResults = algorithms.size() * (batches.size() + nResolutions * (depth - 1))
     grouped = results
-        .map { meta, result -> [groupKey(meta.id, nResults), result] }
+        .combine(plan)
+        .map { meta, result, p ->
+            def n = algorithms.size() * (p.resolution_batches.size() + nResolutions * (depth - 1))
+            [groupKey(meta.id, n), result]
+        }
         .groupTuple()
         .map { id, rs -> [id.toString(), rs.sort { r -> r.toString() }] }
 

@@ -133,23 +133,25 @@ def per_level_ok(testdata, tmp_path_factory):
 
 def test_level_mapping_records_level_arguments(per_level_ok):
     merged = read(per_level_ok["recompute"], "pbmc")
-    assert "leiden_0.3_1" in merged.obs and "leiden_0.3_2" in merged.obs and "louvain_0.3_2" in merged.obs
-    level1 = merged.uns["leiden_0.3_1"]["params"]
-    assert float(level1["resolution"]) == 0.3 and level1["flavor"] == "igraph"
-    level2 = merged.uns["leiden_0.3_2"]["params"]
-    assert float(level2["resolution"]) == 0.8
+    # columns are named by the run's resolution (default 1.0); params record what each level really used
+    assert "leiden_1.0_1" in merged.obs and "leiden_1.0_2" in merged.obs and "louvain_1.0_2" in merged.obs
+    level1 = merged.uns["leiden_1.0_1"]["params"]
+    assert float(level1["resolution"]) == 0.3 and float(level1["run_resolution"]) == 1.0
+    assert level1["flavor"] == "igraph"
+    level2 = merged.uns["leiden_1.0_2"]["params"]
+    assert float(level2["resolution"]) == 0.8 and float(level2["run_resolution"]) == 1.0
     assert int(level2["n_iterations"]) == 5
     assert level2["flavor"] == "leidenalg"
     assert int(level2["seed"]) == 7
     assert level2["subcluster_graph"] == "recompute"
-    assert_nested(merged, "leiden_0.3_1", "leiden_0.3_2")
-    assert_nested(merged, "louvain_0.3_1", "louvain_0.3_2")
+    assert_nested(merged, "leiden_1.0_1", "leiden_1.0_2")
+    assert_nested(merged, "louvain_1.0_1", "louvain_1.0_2")
 
 
 def test_induced_mode_differs_from_recompute_and_is_nested(per_level_ok):
     induced = read(per_level_ok["induced"], "pbmc")
     recompute = read(per_level_ok["recompute"], "pbmc")
-    assert induced.uns["leiden_0.3_2"]["params"]["subcluster_graph"] == "induced"
-    assert_nested(induced, "leiden_0.3_1", "leiden_0.3_2")
-    assert (induced.obs["leiden_0.3_1"].to_numpy() == recompute.obs["leiden_0.3_1"].to_numpy()).all()
-    assert not (induced.obs["leiden_0.3_2"].to_numpy() == recompute.obs["leiden_0.3_2"].to_numpy()).all()
+    assert induced.uns["leiden_1.0_2"]["params"]["subcluster_graph"] == "induced"
+    assert_nested(induced, "leiden_1.0_1", "leiden_1.0_2")
+    assert (induced.obs["leiden_1.0_1"].to_numpy() == recompute.obs["leiden_1.0_1"].to_numpy()).all()
+    assert not (induced.obs["leiden_1.0_2"].to_numpy() == recompute.obs["leiden_1.0_2"].to_numpy()).all()

@@ -20,7 +20,7 @@ import itertools
 import math
 import random
 import sys
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -43,6 +43,56 @@ EXTRA_ARGS: dict[tuple[str, str], frozenset[str]] = {
     ("leiden", "leidenalg"): frozenset({"partition_type", "use_weights", "directed", "max_comm_size"}),
     ("louvain", "igraph"): frozenset({"use_weights"}),
 }
+
+# leidenalg partition types that take the resolution_parameter every scclust call (and scanpy's) passes
+PARTITION_TYPES = ("RBConfigurationVertexPartition", "RBERVertexPartition", "CPMVertexPartition")
+SEED_MAX = 2**32 - 1  # numpy's RandomState, which seeds igraph (scanpy's way), takes 0 .. 2**32 - 1
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _is_int(value: Any) -> bool:
+    return _is_number(value) and float(value).is_integer()
+
+
+# Per keyword: (what the clustering call accepts, check, a valid value). Checked when the config is read, so a
+# wrong value stops the run before any task instead of failing inside igraph or leidenalg.
+EXTRA_RULES: dict[str, tuple[str, Callable[[Any], bool], Any]] = {
+    "beta": ("a number > 0", lambda v: _is_number(v) and v > 0, 0.01),
+    "objective_function": (
+        "modularity or CPM",
+        lambda v: isinstance(v, str) and v.lower() in {"modularity", "cpm"},
+        "modularity",
+    ),
+    "use_weights": ("true or false", lambda v: isinstance(v, bool), True),
+    "directed": ("true or false", lambda v: isinstance(v, bool), False),
+    "partition_type": (f"one of {', '.join(PARTITION_TYPES)}", lambda v: v in PARTITION_TYPES, PARTITION_TYPES[0]),
+    "max_comm_size": ("an integer >= 0 (0: no limit)", lambda v: _is_int(v) and v >= 0, 100),
+}
+
+
+def check_extra(key: str, value: Any, where: str, example: Callable[[str, Any], str]) -> Any:
+    """Check one clustering keyword's value by the rules of the call it goes to.
+
+    Parameters
+    ----------
+    key, value
+        The keyword and its value as the user gave it (parsed JSON/YAML).
+    where
+        The parameter it came from, for the message (``--clustering_args``, ``--hierarchy level 2``).
+    example
+        Spells a valid setting of ``key`` in that parameter's syntax.
+
+    Returns
+    -------
+    The value (integers given as ``5.0`` become ``5``).
+    """
+    rule, ok, valid = EXTRA_RULES[key]
+    if not ok(value):
+        raise UserError(f"{where} {key} must be {rule}, got {value!r}; pass e.g. {example(key, valid)}")
+    return int(value) if key == "max_comm_size" else value
 
 
 @dataclass(frozen=True)
@@ -291,15 +341,7 @@ class GraphClusterer:
 def _leidenalg_partition(name: str | None) -> Any:
     import leidenalg
 
-    if name is None:
-        return leidenalg.RBConfigurationVertexPartition
-    cls = getattr(leidenalg, str(name), None)
-    if cls is None or not str(name).endswith("VertexPartition"):
-        raise UserError(
-            f"--clustering_args partition_type {name!r} is not a leidenalg partition type; "
-            "use e.g. RBConfigurationVertexPartition or CPMVertexPartition"
-        )
-    return cls
+    return getattr(leidenalg, name or PARTITION_TYPES[0])  # the name was checked by check_extra
 
 
 def labels_from_membership(membership: np.ndarray) -> pd.Categorical:

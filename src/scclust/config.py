@@ -3,19 +3,33 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field, replace
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from scclust.clustering import EXTRA_ARGS, ClusterSpec, column_name, parse_algorithms, parse_resolutions
+from scclust.clustering import (
+    EXTRA_ARGS,
+    EXTRA_RULES,
+    FLAVORS,
+    SEED_MAX,
+    ClusterSpec,
+    check_extra,
+    column_name,
+    format_resolution,
+    parse_algorithms,
+    parse_resolutions,
+)
 from scclust.errors import UserError
 
-# Keys a --hierarchy level may set besides the clustering extras of EXTRA_ARGS.
+# Keys a --hierarchy level may set besides the clustering extras of EXTRA_RULES (and random_state, seed's alias).
 LEVEL_KEYS = frozenset({"resolution", "flavor", "n_iterations", "seed", "n_neighbors", "min_cluster_size"})
+RUN_DEFAULTS = {"seed": 0, "flavor": "igraph", "n_iterations": 2}  # as nextflow.config sets them
 SUBCLUSTER_GRAPHS = ("recompute", "induced")
+# Plans derived from the parameters that config.json carries for the Nextflow side (methods of Config).
+DERIVED = ("level_log", "resolution_batches")
 
 
 @dataclass(frozen=True)
@@ -37,6 +51,8 @@ class Config:
 
     algorithms: list[str]
     resolutions: list[float]
+    resolutions_per_task: int | None = None  # None: "auto", spread over max_cpus
+    max_cpus: int = 2
     neighbors_key: str = "neighbors"
     recompute_neighbors: bool = False
     n_neighbors: int = 15
@@ -96,6 +112,39 @@ class Config:
             value = self.min_cluster_size
         return value if value is not None else 2 * self.level_n_neighbors(level)
 
+    def resolution_batches(self) -> list[list[int]]:
+        """Positions in ``resolutions`` that each level-1 task (per algorithm) clusters, on one graph built once.
+
+        ``auto`` makes about ``max_cpus`` tasks over all algorithms, no more than there are resolutions, so every
+        core builds the graph once and clusters its share; an integer caps the resolutions per task instead.
+        Resolutions are dealt round-robin (0,2,4 / 1,3,5): low resolutions take longer, so each task gets a mix.
+        """
+        n = len(self.resolutions)
+        if self.resolutions_per_task is None:
+            n_batches = min(n, max(1, -(-self.max_cpus // len(self.algorithms))))
+        else:
+            n_batches = -(-n // self.resolutions_per_task)
+        return [list(range(b, n, n_batches)) for b in range(n_batches)]
+
+    def level_resolutions(self, resolution: float) -> list[float]:
+        """The resolution each level (1 to depth) of the tree named by the run's ``resolution`` really uses."""
+        levels = [self.level_args(level).resolution for level in range(1, self.depth + 1)]
+        return [resolution if r is None else r for r in levels]
+
+    def level_log(self) -> list[str]:
+        """One line per tree for the run's log: the resolution used at each level (empty without a hierarchy)."""
+        if self.depth == 1 and not self.levels:
+            return []
+        levels = "1" if self.depth == 1 else f"{{1..{self.depth}}}"
+        lines = []
+        for resolution in self.resolutions:
+            used = ", ".join(
+                f"{format_resolution(r)} at level {level}" for level, r in enumerate(self.level_resolutions(resolution), 1)
+            )
+            names = ", ".join(column_name(a, resolution, 1)[:-1] + levels for a in self.algorithms)
+            lines.append(f"{names}: resolution {used}")
+        return lines
+
     def columns(self) -> list[str]:
         """Every column the run writes, all levels."""
         return [column_name(a, r, level) for a in self.algorithms for r in self.resolutions for level in range(1, self.depth + 1)]
@@ -104,6 +153,7 @@ class Config:
         """JSON form (the normalised config every task reads)."""
         out = asdict(self)
         out["levels"] = {str(k): asdict(v) for k, v in self.levels.items()}
+        out.update({key: getattr(self, key)() for key in DERIVED})
         return out
 
 
@@ -115,15 +165,17 @@ def _as_bool(name: str, value: Any) -> bool:
     raise UserError(f"--{name} must be true or false, got {value!r}")
 
 
-def _as_int(name: str, value: Any, minimum: int | None = None) -> int:
+def _as_int(name: str, value: Any, minimum: int | None = None, maximum: int | None = None) -> int:
     try:
         if isinstance(value, bool) or float(value) != int(float(value)):
             raise ValueError
         out = int(float(value))
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         raise UserError(f"--{name} must be an integer, got {value!r}") from None
     if minimum is not None and out < minimum:
         raise UserError(f"--{name} must be at least {minimum}, got {out}")
+    if maximum is not None and out > maximum:
+        raise UserError(f"--{name} must be at most {maximum}, got {out}")
     return out
 
 
@@ -190,27 +242,63 @@ def parse_hierarchy(value: Any) -> tuple[int, dict[int, LevelArgs]]:
     return max(levels), levels
 
 
+def _strict_int(name: str, value: Any, minimum: int, maximum: int, example: str) -> int:
+    """An integer from parsed JSON/YAML (no strings: the clustering call would not convert them either)."""
+    is_int = isinstance(value, int | float) and not isinstance(value, bool) and float(value).is_integer()
+    if not is_int or not minimum <= value <= maximum:
+        raise UserError(f"{name} must be an integer from {minimum} to {maximum}, got {value!r}; pass e.g. {example}")
+    return int(value)
+
+
+def _clustering_keys(
+    where: str, args: Mapping[str, Any], example: Callable[[str, Any], str]
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Split clustering keywords into the run's own arguments (flavor, n_iterations, seed) and checked extras.
+
+    ``random_state`` is scanpy's name of ``seed``. Values are checked by the rules of the call they go to.
+    """
+    own: dict[str, Any] = {}
+    seeds = {k: args[k] for k in ("seed", "random_state") if k in args}
+    if len(seeds) == 2 and seeds["seed"] != seeds["random_state"]:
+        raise UserError(f"{where} sets seed {seeds['seed']!r} and random_state {seeds['random_state']!r}; set one")
+    for key, value in seeds.items():
+        own["seed"] = _strict_int(f"{where} {key}", value, 0, SEED_MAX, example(key, 0))
+    if "n_iterations" in args:
+        valid = example("n_iterations", 2)
+        own["n_iterations"] = _strict_int(f"{where} n_iterations", args["n_iterations"], -1, 2**31 - 1, valid)
+        if own["n_iterations"] == 0:
+            raise UserError(f"{where} n_iterations must be positive or -1 (until stable), got 0; pass e.g. {valid}")
+    if "flavor" in args:
+        if args["flavor"] not in FLAVORS["leiden"]:
+            raise UserError(
+                f"{where} flavor must be {' or '.join(FLAVORS['leiden'])}, got {args['flavor']!r}; "
+                f"pass e.g. {example('flavor', 'igraph')}"
+            )
+        own["flavor"] = args["flavor"]
+    extra = {k: check_extra(k, v, where, example) for k, v in args.items() if k in EXTRA_RULES}
+    return own, extra
+
+
 def _level_args(level: int, args: dict[str, Any]) -> LevelArgs:
-    name = f"hierarchy level {level}"
-    extra_keys = frozenset().union(*EXTRA_ARGS.values())
-    unknown = set(args) - LEVEL_KEYS - extra_keys
+    where = f"--hierarchy level {level}"
+
+    def example(key: str, value: Any) -> str:
+        return f"--hierarchy '{{{level}: {{{key}: {json.dumps(value)}}}}}'"
+
+    unknown = set(args) - LEVEL_KEYS - {"random_state"} - set(EXTRA_RULES)
     if unknown:
-        allowed = ", ".join(sorted(LEVEL_KEYS | extra_keys))
-        raise UserError(f"--{name}: unknown argument(s) {', '.join(sorted(unknown))}; allowed: {allowed}")
+        allowed = ", ".join(sorted(LEVEL_KEYS | {"random_state"} | set(EXTRA_RULES)))
+        raise UserError(f"{where}: unknown argument(s) {', '.join(sorted(unknown))}; allowed: {allowed}")
     resolution = args.get("resolution")
     if resolution is not None:
         resolution = parse_resolutions(str(resolution))[0]
-    return LevelArgs(
-        resolution=resolution,
-        flavor=str(args["flavor"]) if "flavor" in args else None,
-        n_iterations=_as_int(name + " n_iterations", args["n_iterations"], -1) if "n_iterations" in args else None,
-        seed=_as_int(name + " seed", args["seed"], 0) if "seed" in args else None,
-        n_neighbors=_as_int(name + " n_neighbors", args["n_neighbors"], 2) if "n_neighbors" in args else None,
-        min_cluster_size=(
-            _as_int(name + " min_cluster_size", args["min_cluster_size"], 1) if "min_cluster_size" in args else None
-        ),
-        extra={k: v for k, v in args.items() if k in extra_keys},
-    )
+    own, extra = _clustering_keys(where, args, example)
+    sizes = {
+        key: _strict_int(f"{where} {key}", args[key], minimum, 2**31 - 1, example(key, valid))
+        for key, minimum, valid in (("n_neighbors", 2, 15), ("min_cluster_size", 1, 30))
+        if key in args
+    }
+    return LevelArgs(resolution=resolution, **own, **sizes, extra=extra)
 
 
 def config_from_params(params: Mapping[str, Any]) -> Config:
@@ -224,40 +312,52 @@ def config_from_params(params: Mapping[str, Any]) -> Config:
     p = dict(params)
     algorithms = parse_algorithms(p.get("algorithm", "leiden"))
     resolutions = parse_resolutions(p.get("resolutions", "1.0"))
+    # A level's mapping entry changes only that level; the run's resolution names the tree and is used at every
+    # level the mapping does not name (scAtlasTb's meaning). Several resolutions with a level-1 override give
+    # trees whose level 1 is the same clustering and whose deeper levels differ.
     depth, levels = parse_hierarchy(p.get("hierarchy"))
-    level1 = levels.get(1)
-    if level1 is not None and level1.resolution is not None:
-        if len(resolutions) > 1:
-            raise UserError(
-                "--hierarchy sets a level-1 resolution but --resolutions lists several; "
-                "set level-1 resolutions with --resolutions only"
-            )
-        resolutions = [level1.resolution]
-        levels[1] = replace(level1, resolution=None)
     clustering_args = _parse_mapping("clustering_args", p.get("clustering_args"))
-    for reserved in ("resolution", "n_iterations", "flavor", "random_state", "seed"):
-        if reserved in clustering_args:
+    if "resolution" in clustering_args:
+        raise UserError(
+            "--clustering_args must not set 'resolution': list resolutions in --resolutions "
+            "(a level's own in --hierarchy, e.g. '{2: 0.3}')"
+        )
+    own, extra = _clustering_keys(
+        "--clustering_args", clustering_args, lambda key, value: f"--clustering_args '{json.dumps({key: value})}'"
+    )
+    unchecked = {k: v for k, v in clustering_args.items() if k not in own and k not in extra and k != "random_state"}
+    run_args = {
+        "seed": _as_int("seed", p.get("seed", 0), minimum=0, maximum=SEED_MAX),
+        "flavor": str(p.get("flavor", "igraph")),
+        "n_iterations": _as_int("n_iterations", p.get("n_iterations", 2), minimum=-1),
+    }
+    # The reference's idiom passes these in --clustering_args; its own parameter may say the same or stay default.
+    for key, value in own.items():
+        if run_args[key] not in (RUN_DEFAULTS[key], value):
+            given = "random_state" if key == "seed" and "random_state" in clustering_args else key
             raise UserError(
-                f"--clustering_args must not set {reserved!r}; use --{reserved if reserved != 'random_state' else 'seed'}"
+                f"--clustering_args {given} {value!r} and --{key} {run_args[key]!r} disagree; set {key} in one of them"
             )
+        run_args[key] = value
     subcluster_graph = str(p.get("subcluster_graph", "recompute"))
     if subcluster_graph not in SUBCLUSTER_GRAPHS:
         raise UserError(f"--subcluster_graph {subcluster_graph!r} is not supported; use recompute or induced")
     umap_colors = [c.strip() for c in str(p.get("umap_colors") or "").split(",") if c.strip()]
     min_cluster_size = p.get("min_cluster_size")
+    per_task = p.get("resolutions_per_task", "auto")
     cfg = Config(
         algorithms=algorithms,
         resolutions=resolutions,
+        resolutions_per_task=None if per_task == "auto" else _as_int("resolutions_per_task", per_task, minimum=1),
+        max_cpus=_as_int("max_cpus", p.get("max_cpus", 2), minimum=1),
         neighbors_key=str(p.get("neighbors_key", "neighbors")),
         recompute_neighbors=_as_bool("recompute_neighbors", p.get("recompute_neighbors", False)),
         n_neighbors=_as_int("n_neighbors", p.get("n_neighbors", 15), minimum=2),
         use_rep=str(p.get("use_rep", "X_pca")),
         n_pcs=_as_int("n_pcs", p.get("n_pcs", 50), minimum=1),
         pca_layer=str(p["pca_layer"]) if p.get("pca_layer") else None,
-        seed=_as_int("seed", p.get("seed", 0), minimum=0),
-        flavor=str(p.get("flavor", "igraph")),
-        n_iterations=_as_int("n_iterations", p.get("n_iterations", 2), minimum=-1),
-        clustering_args=clustering_args,
+        **run_args,
+        clustering_args={**extra, **unchecked},  # unknown keys are refused, naming the algorithm, by Config.spec
         depth=depth,
         levels=levels,
         subcluster_graph=subcluster_graph,
@@ -286,4 +386,6 @@ def load_config(path: str | Path) -> Config:
     with Path(path).open() as fh:
         data = json.load(fh)
     levels = {int(k): LevelArgs(**v) for k, v in data.pop("levels").items()}
+    for key in DERIVED:
+        data.pop(key, None)
     return Config(**{**data, "levels": levels})

@@ -238,8 +238,8 @@ def cluster_with_backend(
     Returns
     -------
     The labels and the provenance ``{'backend': 'cpu' | 'gpu', 'backend_reason': str,
-    'fallback': None | str, 'requested_gpu': bool}``; ``fallback`` is the reason a GPU result was replaced
-    by the CPU one.
+    'requested_gpu': bool}``, plus ``'fallback'``: the reason a GPU result was replaced by the CPU one, only
+    where that happened.
 
     """
     backend, reason = choose_backend(clusterer.n_obs, use_gpu=use_gpu, n_cell_cpu=n_cell_cpu, available=available)
@@ -247,12 +247,8 @@ def cluster_with_backend(
         unsupported = gpu_unsupported(spec)
         if unsupported is not None:
             backend, reason = "cpu", unsupported
-    info: dict[str, Any] = {
-        "backend": backend,
-        "backend_reason": reason,
-        "fallback": None,
-        "requested_gpu": bool(use_gpu),
-    }
+    # no key holds None: anndata 0.11 cannot read a None in the merged store
+    info: dict[str, Any] = {"backend": backend, "backend_reason": reason, "requested_gpu": bool(use_gpu)}
     if backend == "cpu":
         return clusterer.labels(spec), info
 

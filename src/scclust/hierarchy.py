@@ -156,7 +156,7 @@ def subcluster_batch(
             info[label] = {
                 "n_cells": len(cells),
                 "n_children": n_children,
-                "n_neighbors": k,
+                **({} if k is None else {"n_neighbors": k}),
                 "knn_transformer": knn or "scanpy default",
                 **backend,
             }
@@ -223,11 +223,11 @@ def collect_level(
         "n_neighbors": cfg.level_n_neighbors(level),
         "min_cluster_size": cfg.level_min_cluster_size(level),
         "exact_knn_max_cells": cfg.exact_knn_max_cells,
-        "level_args": to_jsonable(dict(vars(cfg.level_args(level)))),
+        "level_args": to_jsonable({k: v for k, v in vars(cfg.level_args(level)).items() if v is not None}),
         "unsplit": dict(sorted(unsplit.items(), key=lambda kv: label_key(kv[0]))),
         "subclusters": {k: clusters[k] for k in sorted(clusters, key=label_key)},
         "backend": backends[0] if len(backends) == 1 else "mixed",
-        "fallback": fallbacks or None,
+        **({"fallback": fallbacks} if fallbacks else {}),
         "requested_gpu": cfg.use_gpu,
         "versions": {**package_versions(), **gpu_versions()},
     }

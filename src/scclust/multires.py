@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -53,19 +54,23 @@ def cluster_resolutions(
     clusterer = GraphClusterer(load_graph(graph_store, cfg, dataset))
     versions = {**package_versions(), **gpu_versions()}
     out = []
+    # a level-1 --hierarchy resolution gives every tree the same level-1 clustering: compute it once per task
+    done: dict[str, tuple[Any, dict[str, Any]]] = {}
     for resolution in resolutions:
         spec = cfg.spec(algorithm, resolution, level=1)
-        labels, backend = cluster_with_backend(
-            clusterer,
-            spec,
-            use_gpu=cfg.use_gpu,
-            n_cell_cpu=cfg.n_cell_cpu,
-            max_cluster_factor=cfg.max_cluster_factor,
-            max_singleton_fraction=cfg.max_singleton_fraction,
-        )
+        key = json.dumps(spec.params(), sort_keys=True)
+        if key not in done:
+            done[key] = cluster_with_backend(
+                clusterer,
+                spec,
+                use_gpu=cfg.use_gpu,
+                n_cell_cpu=cfg.n_cell_cpu,
+                max_cluster_factor=cfg.max_cluster_factor,
+                max_singleton_fraction=cfg.max_singleton_fraction,
+            )
+        labels, backend = done[key]
         params = {
             **base_params(spec, cfg, dataset, level=1, run_resolution=resolution),
-            "parent_column": None,
             "n_clusters": len(labels.categories),
             **backend,
             "versions": versions,

@@ -22,7 +22,7 @@ process PREFLIGHT {
 
     stub:
     """
-    echo '{}' > config.json
+    echo '{"resolution_batches": [[0]], "level_log": []}' > config.json
     echo '{}' > dataset.json
     touch versions.yml
     """
