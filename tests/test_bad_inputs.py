@@ -158,7 +158,28 @@ CASES: dict[str, tuple[Callable, list[str], list[str], bool]] = {
         ['--n_neighbors must be an integer, got "abc"'],
         True,
     ),
+    "clustering_args_wrong_type": (
+        _copy("h5ad"),
+        ["--clustering_args", '{"beta": "0.01"}'],
+        ["--clustering_args beta must be a number > 0, got '0.01'", """pass e.g. --clustering_args '{"beta": 0.01}'"""],
+        True,
+    ),
+    "clustering_args_conflict": (
+        _copy("h5ad"),
+        ["--clustering_args", '{"n_iterations": 5}', "--n_iterations", "3"],
+        ["--clustering_args n_iterations 5 and --n_iterations 3 disagree"],
+        True,
+    ),
+    "seed_too_large": (_copy("h5ad"), ["--seed", "4294967296"], ["--seed", "maximum of 4294967295"], True),
+    "level_seed_too_large": (
+        _copy("zarr"),
+        ["--hierarchy", "{2: {seed: 4294967296}}"],
+        ["--hierarchy level 2 seed must be an integer from 0 to 4294967295"],
+        True,
+    ),
 }
+# refused at preflight: not one clustering task may start
+BEFORE_CLUSTER = {"clustering_args_wrong_type", "clustering_args_conflict", "seed_too_large", "level_seed_too_large"}
 
 
 @pytest.mark.pipeline
@@ -179,6 +200,8 @@ def test_bad_input(case: str, tmp_path: Path, testdata: dict[str, Path]) -> None
         # the task's one-line message, printed by Nextflow under 'Command error:'
         assert any(line.startswith("ERROR: ") for line in lines), lines
         assert "Traceback" not in run.output, run.output[-3000:]
+    if case in BEFORE_CLUSTER:
+        assert "> CLUSTER" not in run.output and "> PREFLIGHT" in run.output, run.output[-3000:]
     assert tree_digest(data) == before, "the failed run changed its input"
     assert not (run.outdir / "bad" / "clustering.zarr").exists()
     assert not list(run.outdir.glob("*/clustering.zarr")), "something was published for a failed dataset"

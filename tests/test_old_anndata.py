@@ -14,6 +14,7 @@ from typing import Any
 
 import anndata as ad
 import pytest
+import scanpy as sc
 
 from conftest import ROOT, run_pipeline
 
@@ -56,7 +57,9 @@ def stores(testdata, tmp_path_factory) -> dict[str, Path]:
     work = tmp_path_factory.mktemp("old_anndata")
     hierarchy = "{2: {resolution: 0.8, n_iterations: 5}}"
     args = ("--input", str(testdata["samplesheet"]), "--algorithm", "leiden,louvain", "--resolutions", "0.5")
-    run = run_pipeline(work, *args, "--hierarchy", hierarchy, "--min_cluster_size", "20").ok()
+    # the reference's idiom: run arguments inside --clustering_args
+    idiom = ("--clustering_args", '{"n_iterations": 3, "random_state": 1}')
+    run = run_pipeline(work, *args, *idiom, "--hierarchy", hierarchy, "--min_cluster_size", "20").ok()
     return {name: run.outdir / name / "clustering.zarr" for name in ("pbmc_h5ad", "pbmc_zarr")}
 
 
@@ -88,7 +91,17 @@ def test_store_reads_back_in_anndata_0_11(stores, name):
         assert params["algorithm"] == column.split("_")[0] and int(params["level"]) == int(column[-1])
         assert float(params["resolution"]) == (0.8 if column.endswith("_2") else 0.5)
         assert float(params["run_resolution"]) == 0.5
+    level1 = old["params"]["leiden_0.5_1"]
+    assert int(level1["n_iterations"]) == 3 and int(level1["seed"]) == 1
+    assert "parent_column" not in level1 and "fallback" not in level1
     level2 = old["params"]["leiden_0.5_2"]
     assert level2["parent_column"] == "leiden_0.5_1"
     assert int(level2["level_args"]["n_iterations"]) == 5 and int(level2["n_iterations"]) == 5
     assert level2["subclusters"]
+
+
+def test_clustering_args_idiom_gives_scanpy_labels(stores, testdata):
+    merged = ad.read_zarr(stores["pbmc_h5ad"])
+    reference = ad.read_h5ad(testdata["h5ad"])
+    sc.tl.leiden(reference, resolution=0.5, flavor="igraph", n_iterations=3, random_state=1)
+    assert (merged.obs["leiden_0.5_1"].to_numpy() == reference.obs["leiden"].to_numpy()).all()

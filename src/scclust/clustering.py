@@ -257,26 +257,34 @@ def igraph_seed(seed: int) -> Iterator[None]:
         ig.set_random_number_generator(random)
 
 
-def igraph_from_adjacency(adjacency: sp.spmatrix | sp.sparray, *, directed: bool) -> ig.Graph:
+def igraph_from_adjacency(adjacency: sp.spmatrix | sp.sparray, *, directed: bool) -> tuple[ig.Graph, np.ndarray]:
     """Build the igraph graph scanpy builds (same edges, same order, same weights), but without Python loops.
 
     Every stored non-zero ``(i, j)`` becomes an edge, so an undirected graph from a symmetric matrix holds each
     pair twice, exactly as in scanpy.
+
+    Returns
+    -------
+    The graph and its edge weights (float64, in edge order). The weights are not stored as igraph's ``weight``
+    edge attribute: that is a Python list of floats, ~32 bytes per edge where the array takes 8, and igraph's
+    clustering calls take the array as well.
     """
     csr = sp.csr_matrix(adjacency)
-    coo = csr.tocoo()
-    keep = coo.data != 0
-    edges = np.empty((int(keep.sum()), 2), dtype=np.int64)
-    edges[:, 0], edges[:, 1] = coo.row[keep], coo.col[keep]
-    if csr.has_canonical_format:
-        weights = np.asarray(coo.data[keep], dtype=np.float64)
-    else:  # duplicates are summed by fancy indexing, as in scanpy
-        weights = np.asarray(csr[edges[:, 0], edges[:, 1]], dtype=np.float64).ravel()
-    # add_edges takes an (m, 2) int64 array about twice as fast as Graph(edges=...) takes a list of tuples
+    keep = csr.data != 0
+    # int32 vertex ids where they fit: igraph copies the array into its own 64-bit vector either way
+    edges = np.empty((int(keep.sum()), 2), dtype=np.int32 if csr.shape[0] < 2**31 else np.int64)
+    # rows from indptr (no COO copy of the matrix): each row repeated as often as it has kept entries
+    kept_per_row = np.diff(np.concatenate([[0], np.cumsum(keep, dtype=np.int64)])[csr.indptr])
+    edges[:, 0] = np.repeat(np.arange(csr.shape[0], dtype=edges.dtype), kept_per_row)
+    edges[:, 1] = csr.indices[keep]
     g = _igraph().Graph(n=csr.shape[0], directed=directed)
     g.add_edges(edges)
-    g.es["weight"] = weights.tolist()
-    return g
+    # weights only now, so that they never coexist with the edge array and igraph's copy of it
+    if csr.has_canonical_format:
+        weights = csr.data[keep].astype(np.float64)
+    else:  # duplicates are summed by fancy indexing, as in scanpy
+        weights = np.asarray(csr[edges[:, 0], edges[:, 1]], dtype=np.float64).ravel()
+    return g, weights
 
 
 class GraphClusterer:
@@ -286,15 +294,15 @@ class GraphClusterer:
         self.adjacency = sp.csr_matrix(adjacency)
         if self.adjacency.shape[0] != self.adjacency.shape[1]:
             raise UserError(f"the kNN graph is not square ({self.adjacency.shape}); recompute it with --recompute_neighbors")
-        self._graphs: dict[bool, ig.Graph] = {}
+        self._graphs: dict[bool, tuple[ig.Graph, np.ndarray]] = {}
 
     @property
     def n_obs(self) -> int:
         """Number of vertices (cells)."""
         return int(self.adjacency.shape[0])
 
-    def graph(self, directed: bool) -> ig.Graph:
-        """The igraph graph, built on first use."""
+    def graph(self, directed: bool) -> tuple[ig.Graph, np.ndarray]:
+        """The igraph graph and its edge weights, built on first use."""
         if directed not in self._graphs:
             self._graphs[directed] = igraph_from_adjacency(self.adjacency, directed=directed)
         return self._graphs[directed]
@@ -303,11 +311,11 @@ class GraphClusterer:
         """Cluster ids (0..k-1) per cell for one spec."""
         if self.n_obs == 0:
             return np.zeros(0, dtype=np.int64)
-        g = self.graph(spec.directed)
-        use_weights = bool(spec.extra.get("use_weights", True))
+        g, edge_weights = self.graph(spec.directed)
+        weights = edge_weights if spec.extra.get("use_weights", True) else None
         if spec.algorithm == "louvain":
             with igraph_seed(spec.seed):
-                part = g.community_multilevel(weights="weight" if use_weights else None, resolution=spec.resolution)
+                part = g.community_multilevel(weights=weights, resolution=spec.resolution)
         elif spec.flavor == "leidenalg":
             import leidenalg
 
@@ -315,8 +323,8 @@ class GraphClusterer:
             kwargs: dict[str, Any] = {"n_iterations": spec.n_iterations, "seed": spec.seed}
             if "max_comm_size" in spec.extra:
                 kwargs["max_comm_size"] = spec.extra["max_comm_size"]
-            if use_weights:
-                kwargs["weights"] = np.array(g.es["weight"]).astype(np.float64)
+            if weights is not None:
+                kwargs["weights"] = weights
             kwargs["resolution_parameter"] = spec.resolution
             part = leidenalg.find_partition(g, partition_type, **kwargs)
         else:
@@ -324,11 +332,10 @@ class GraphClusterer:
                 "objective_function": spec.extra.get("objective_function", "modularity"),
                 "resolution": spec.resolution,
                 "n_iterations": spec.n_iterations,
+                "weights": weights,
             }
             if "beta" in spec.extra:
                 kwargs["beta"] = spec.extra["beta"]
-            if use_weights:
-                kwargs["weights"] = "weight"
             with igraph_seed(spec.seed):
                 part = g.community_leiden(**kwargs)
         return np.asarray(part.membership, dtype=np.int64)
