@@ -8,6 +8,7 @@ from typing import Any
 from scclust import io
 from scclust.config import Config
 from scclust.errors import UserError
+from scclust.resources import cluster_memory_bytes, graph_entries_estimate
 from scclust.results import obs_fingerprint, to_jsonable
 
 
@@ -49,12 +50,14 @@ def inspect_dataset(path: str | Path, cfg: Config, dataset_id: str) -> dict[str,
             if cfg.n_neighbors >= n:
                 raise UserError(f"input {p}: --n_neighbors {cfg.n_neighbors} must be smaller than the number of cells ({n})")
             graph = {"neighbors_key": cfg.neighbors_key, "recomputed": True, "n_neighbors": cfg.n_neighbors}
+            n_entries = graph_entries_estimate(n, cfg.n_neighbors)
         else:
             conn, dist = io.graph_keys(root, cfg.neighbors_key)
             shape = _stored_shape(root["obsp"][conn])
             if shape != (n, n):
                 raise UserError(f"input {p}: obsp/{conn} has shape {shape}, not {n} x {n} cells; add --recompute_neighbors")
             io.check_chunks(root["obsp"][conn], f"obsp/{conn}", p)
+            n_entries = _stored_entries(root["obsp"][conn], n)
             stored = io.read_uns_entry(root, cfg.neighbors_key)
             params = stored.get("params", {}) if isinstance(stored, dict) else {}
             graph = {
@@ -97,7 +100,17 @@ def inspect_dataset(path: str | Path, cfg: Config, dataset_id: str) -> dict[str,
         "compute_pca": compute_pca,
         "umap_in_input": has_umap,
         "columns": cfg.columns(),
+        "graph_entries": n_entries,
+        # read by conf/base.config (label process_high_memory) to size CLUSTER's memory request
+        "cluster_memory_bytes": cluster_memory_bytes(n_entries),
     }
+
+
+def _stored_entries(node: Any, n_obs: int) -> int:
+    """Stored entries of a sparse matrix group (from its metadata, nothing read), or all of a dense one."""
+    if "data" in node:
+        return int(node["data"].shape[0])
+    return n_obs * n_obs
 
 
 def _stored_shape(node: Any) -> tuple[int, ...]:
