@@ -41,6 +41,7 @@ def test_reference_hierarchy_meaning():
     assert cfg.level_resolutions(0.5) == [0.1, 0.5, 0.2]
     assert [cfg.spec("leiden", 0.5, level).resolution for level in (1, 2, 3)] == [0.1, 0.5, 0.2]
     assert cfg.level_log() == ["leiden_0.5_{1..3}: resolution 0.1 at level 1, 0.5 at level 2, 0.2 at level 3"]
+    assert cfg.plan()["level_log"] == cfg.level_log()
     assert config_from_params({"resolutions": "0.5"}).level_log() == []
 
 
@@ -105,9 +106,9 @@ def test_resolution_batches(params, batches, tmp_path):
     cfg = config_from_params(params)
     assert cfg.resolution_batches() == batches
     assert sorted(i for batch in batches for i in batch) == list(range(len(cfg.resolutions)))
-    # config.json carries the plan for the Nextflow side, and reads back into the same Config
+    # plan.json gives the Nextflow side the batches; config.json reads back into the same Config
+    assert cfg.plan()["batches"] == [",".join(map(str, b)) for b in batches]
     (tmp_path / "config.json").write_text(json.dumps(cfg.to_json()))
-    assert json.loads((tmp_path / "config.json").read_text())["resolution_batches"] == batches
     assert load_config(tmp_path / "config.json") == cfg
 
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -28,8 +30,6 @@ from scclust.errors import UserError
 LEVEL_KEYS = frozenset({"resolution", "flavor", "n_iterations", "seed", "n_neighbors", "min_cluster_size"})
 RUN_DEFAULTS = {"seed": 0, "flavor": "igraph", "n_iterations": 2}  # as nextflow.config sets them
 SUBCLUSTER_GRAPHS = ("recompute", "induced")
-# Plans derived from the parameters that config.json carries for the Nextflow side (methods of Config).
-DERIVED = ("level_log", "resolution_batches")
 
 
 @dataclass(frozen=True)
@@ -67,6 +67,7 @@ class Config:
     levels: Mapping[int, LevelArgs] = field(default_factory=dict)
     subcluster_graph: str = "recompute"
     min_cluster_size: int | None = None
+    subcluster_batch_cells: int = 20_000
     exact_knn_max_cells: int = 50_000
     overwrite: bool = False
     recompute_umap: bool = False
@@ -149,11 +150,23 @@ class Config:
         """Every column the run writes, all levels."""
         return [column_name(a, r, level) for a in self.algorithms for r in self.resolutions for level in range(1, self.depth + 1)]
 
+    def plan(self) -> dict[str, Any]:
+        """What the Nextflow side fans out, derived from validated values only (it never parses raw params)."""
+        n_level_results = len(self.algorithms) * len(self.resolutions) * (self.depth - 1)
+        batches = [",".join(map(str, b)) for b in self.resolution_batches()]
+        return {
+            "algorithms": self.algorithms,
+            "batches": batches,
+            "depth": self.depth,
+            "n_level_results": n_level_results,
+            "n_results": len(self.algorithms) * len(batches) + n_level_results,
+            "level_log": self.level_log(),
+        }
+
     def to_json(self) -> dict[str, Any]:
         """JSON form (the normalised config every task reads)."""
         out = asdict(self)
         out["levels"] = {str(k): asdict(v) for k, v in self.levels.items()}
-        out.update({key: getattr(self, key)() for key in DERIVED})
         return out
 
 
@@ -191,19 +204,24 @@ def _as_float(name: str, value: Any, minimum: float | None = None) -> float:
     return out
 
 
+_EXAMPLES = {"hierarchy": "3 or '{1: 0.1, 3: 0.2}'", "clustering_args": "'{\"beta\": 0.01}'"}
+
+
 def _parse_mapping(name: str, value: Any) -> dict[Any, Any]:
     if value is None or value == "":
         return {}
     if isinstance(value, Mapping):
         return dict(value)
+    example = _EXAMPLES.get(name, "'{\"key\": value}'")
     try:
         parsed = yaml.safe_load(str(value))  # YAML is a superset of JSON, so both spellings work
     except yaml.YAMLError:
-        raise UserError(f"--{name} is not valid JSON/YAML: {value!r}; pass e.g. '{{\"beta\": 0.01}}'") from None
+        raise UserError(f"--{name} is not valid JSON/YAML: {value!r}; pass e.g. {example}") from None
     if parsed is None:
         return {}
     if not isinstance(parsed, Mapping):
-        raise UserError(f"--{name} must be a mapping, got {value!r}; pass e.g. '{{\"beta\": 0.01}}'")
+        kind = "an integer depth or a mapping" if name == "hierarchy" else "a mapping"
+        raise UserError(f"--{name} must be {kind}, got {value!r}; pass e.g. {example}")
     return dict(parsed)
 
 
@@ -361,6 +379,7 @@ def config_from_params(params: Mapping[str, Any]) -> Config:
         depth=depth,
         levels=levels,
         subcluster_graph=subcluster_graph,
+        subcluster_batch_cells=_as_int("subcluster_batch_cells", p.get("subcluster_batch_cells", 20_000), minimum=1),
         min_cluster_size=_as_int("min_cluster_size", min_cluster_size, 1) if min_cluster_size not in (None, "") else None,
         exact_knn_max_cells=_as_int("exact_knn_max_cells", p.get("exact_knn_max_cells", 50_000), minimum=0),
         overwrite=_as_bool("overwrite", p.get("overwrite", False)),
@@ -386,6 +405,37 @@ def load_config(path: str | Path) -> Config:
     with Path(path).open() as fh:
         data = json.load(fh)
     levels = {int(k): LevelArgs(**v) for k, v in data.pop("levels").items()}
-    for key in DERIVED:
-        data.pop(key, None)
     return Config(**{**data, "levels": levels})
+
+
+_MEMORY_UNITS = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
+
+
+def parse_memory(text: str) -> int:
+    """Bytes of a Nextflow memory size (``8.GB``, ``'16 GB'``, ``500MB``; units of 1024, as Nextflow reads them)."""
+    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\.?\s*([KMGT]?)B\s*", str(text))
+    if not match:
+        raise UserError(f"--max_memory must be a memory size such as 8.GB or '16 GB', got {text!r}")
+    return int(float(match.group(1)) * _MEMORY_UNITS[match.group(2)])
+
+
+def check_local_resources(params: Mapping[str, Any]) -> None:
+    """With the local executor, refuse caps this machine cannot meet (Nextflow would fail a task later, naming none).
+
+    Raises
+    ------
+    UserError
+        Naming ``--max_memory`` or ``--max_cpus`` and a value that fits.
+    """
+    total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    wanted = parse_memory(params.get("max_memory", "8.GB"))
+    if wanted > total:
+        fits = max(1, int(total / (1 << 30)))
+        raise UserError(
+            f"--max_memory {params.get('max_memory')} is more than this machine's {total / (1 << 30):.1f} GB "
+            f"(local executor); pass --max_memory {fits}.GB or less"
+        )
+    cores = len(os.sched_getaffinity(0))
+    cpus = _as_int("max_cpus", params.get("max_cpus", 2), minimum=1)
+    if cpus > cores:
+        raise UserError(f"--max_cpus {cpus} is more than this machine's {cores} cores (local executor); pass --max_cpus {cores}")
