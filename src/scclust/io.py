@@ -233,3 +233,17 @@ def read_uns_entry(root: Group, key: str) -> Any:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         return read_elem(root["uns"][key])
+
+
+def read_obs_columns(root: Group, path: str | Path, names: list[str]) -> pd.DataFrame:
+    """Read only the named obs columns (indexed by cell id), not the whole table."""
+    obs = root["obs"]
+    columns = {}
+    for name in names:
+        if name not in obs:
+            raise UserError(f"input {path}: obs has no column {name!r}; pass an existing column")
+        try:
+            columns[name] = read_elem(obs[name])
+        except Exception as err:
+            raise UserError(f"input {path}: cannot read obs/{name} ({type(err).__name__}); the store may be damaged") from None
+    return pd.DataFrame(columns, index=read_obs_names(root, path))
