@@ -13,6 +13,7 @@ include { COLLECT_LEVEL   } from './modules/local/collect_level'
 include { UMAP            } from './modules/local/umap'
 include { MERGE           } from './modules/local/merge'
 include { PLOTS           } from './modules/local/plots'
+include { schemaHelp      } from './subworkflows/local/help'
 
 // [meta, path] per dataset, from one .h5ad/.zarr path or a CSV samplesheet with columns id,path.
 def readDatasets(input) {
@@ -64,6 +65,10 @@ def hierarchyDepth(hierarchy) {
 }
 
 workflow {
+    if (params.help) {
+        println(schemaHelp(file("${projectDir}/nextflow_schema.json"), workflow.manifest))
+        exit(0)
+    }
     def datasets = readDatasets(params.input)
     def algorithms = params.algorithm.toString().tokenize(',')*.trim()
     def nResolutions = params.resolutions instanceof List ? params.resolutions.size() : params.resolutions.toString().tokenize(',').size()
