@@ -12,7 +12,8 @@ include { SUBCLUSTER      } from './modules/local/subcluster'
 include { COLLECT_LEVEL   } from './modules/local/collect_level'
 include { UMAP            } from './modules/local/umap'
 include { MERGE           } from './modules/local/merge'
-include { PLOTS           } from './modules/local/plots'
+include { REPORT          } from './modules/local/report'
+include { REPORT_SUMMARY  } from './modules/local/report_summary'
 include { schemaHelp      } from './subworkflows/local/help'
 
 // [meta, path] per dataset, from one .h5ad/.zarr path or a CSV samplesheet with columns id,path.
@@ -164,21 +165,19 @@ workflow {
     ])).collectFile(name: 'run_info.json').first()
     MERGE(merge_in, config, run_info)
 
-    plot_in = merge_in
-        .filter { _meta, _path, json, _rs, _graph, _u -> params.recompute_umap || params.umap_colors || hasUmap(json) }
-        .map { meta, path, json, rs, _graph, u -> [meta, path, json, rs, u] }
-    PLOTS(plot_in, config)
+    // metrics.json (issue 10a's METRICS) is not wired yet: REPORT takes it as an optional input.
+    report_in = merge_in.map { meta, path, json, rs, _graph, u -> [meta, path, json, rs, u, []] }
+    REPORT(report_in, config, params_in, run_info, workflow.start.toString())
+    if (datasets.size() > 1) {
+        REPORT_SUMMARY(REPORT.out.summary.map { _meta, s -> s }.collect(sort: true))
+    }
 
     // Every task runs the same image, so one copy of each distinct versions.yml is enough.
-    PREFLIGHT.out.versions.mix(CLUSTER.out.versions, MERGE.out.versions)
+    PREFLIGHT.out.versions.mix(CLUSTER.out.versions, MERGE.out.versions, REPORT.out.versions)
         .map { f -> f.text }
         .unique()
         .collectFile(name: 'software_versions.yml', storeDir: "${params.outdir}/pipeline_info", sort: true, newLine: false)
     channel.value(groovy.json.JsonOutput.prettyPrint(groovy.json.JsonOutput.toJson(params)))
         .collectFile(name: 'params.json', storeDir: "${params.outdir}/pipeline_info")
     config.map { f -> f.text }.collectFile(name: 'scclust_config.json', storeDir: "${params.outdir}/pipeline_info")
-}
-
-def hasUmap(json) {
-    return new groovy.json.JsonSlurper().parse(json.toFile()).umap_in_input
 }

@@ -6,7 +6,7 @@ from pathlib import Path
 import click
 
 from scclust import io
-from scclust.cli import read_json, user_errors, write_json
+from scclust.cli import read_json, user_errors, write_json, write_versions
 from scclust.config import load_config
 from scclust.merge import gather_columns
 from scclust.neighbors import read_umap
@@ -18,7 +18,8 @@ from scclust.report import ReportData, build_report
 @click.option("--config", "config_path", required=True, type=click.Path(exists=True))
 @click.option("--dataset", "dataset_path", required=True, type=click.Path(exists=True))
 @click.option("--params", "params_path", required=True, type=click.Path(exists=True), help="every parameter of the run")
-@click.option("--run-info", required=True, type=click.Path(exists=True), help="pipeline version, command line, start")
+@click.option("--run-info", required=True, type=click.Path(exists=True), help="pipeline version and command line")
+@click.option("--started", default="", help="when the run started")
 @click.option("--metrics", "metrics_path", type=click.Path(exists=True), help="metrics.json; without it counts and sizes only")
 @click.option("--umap", "umap_path", type=click.Path(exists=True), help="umap.npz; else obsm/X_umap of the input, if any")
 @click.option("--outdir", default=".", show_default=True, type=click.Path(file_okay=False))
@@ -30,6 +31,7 @@ def main(
     dataset_path: str,
     params_path: str,
     run_info: str,
+    started: str,
     metrics_path: str | None,
     umap_path: str | None,
     outdir: str,
@@ -49,7 +51,7 @@ def main(
         dataset=dataset,
         cfg=cfg,
         params=read_json(params_path),
-        run_info=read_json(run_info),
+        run_info={**read_json(run_info), "start": started},
         columns=gather_columns(list(results), dataset, cfg),
         metrics=metrics,
         coords=coords,
@@ -57,6 +59,7 @@ def main(
     )
     Path(outdir).mkdir(parents=True, exist_ok=True)
     write_json(Path(outdir) / "summary.json", build_report(data, outdir))
+    write_versions(Path(outdir) / "versions.yml", "scclust_report.py")
 
 
 if __name__ == "__main__":
