@@ -136,10 +136,8 @@ def _run_section(data: ReportData) -> str:
     params = [(k, v if isinstance(v, str) else json.dumps(v, sort_keys=True)) for k, v in sorted(data.params.items())]
     return (
         table(["", ""], facts, header=False)
-        + "<h3>Parameters</h3>"
-        + table(["parameter", "value"], params)
-        + "<h3>Versions</h3>"
-        + table(["package", "version"], sorted(versions.items()))
+        + f"<details><summary>Parameters ({len(params)})</summary>{table(['parameter', 'value'], params)}</details>"
+        + f"<details><summary>Versions ({len(versions)})</summary>{table(['package', 'version'], sorted(versions.items()))}</details>"
     )
 
 

@@ -24,6 +24,8 @@ td.code { font-family: monospace; word-break: break-all; max-width: 900px; }
 .scroll { overflow: auto; max-height: 640px; }
 .grid { display: flex; flex-wrap: wrap; gap: 8px; }
 img { max-width: 100%; height: auto; }
+details { margin: 8px 0; }
+summary { cursor: pointer; font-weight: bold; }
 """
 
 # Order of the metrics table: the contract's scalars that say most first; anything else follows alphabetically.
