@@ -43,7 +43,11 @@ def main(
     metrics = read_json(metrics_path) if metrics_path else None
     names = list(dict.fromkeys([*(metrics or {}).get("label_columns", []), *cfg.umap_colors]))
     with io.open_store(input_path) as root:
-        obs = io.read_obs_columns(root, input_path, [n for n in names if n not in cfg.columns()])
+        # a result store fed back in keeps its earlier columns, so its folder shows their plots too
+        in_obs = set(root["obs"].attrs.get("column-order", []))
+        stored = (io.read_uns_entry(root, "scclust") or {}).get("columns", [])
+        earlier = [c for c in stored if c in in_obs and c not in cfg.columns()]
+        obs = io.read_obs_columns(root, input_path, list(dict.fromkeys([*earlier, *names])))
         coords = read_umap(umap_path)[0] if umap_path else None
         if coords is None and "X_umap" in io.obsm_keys(root):
             coords = io.read_rep(root, "X_umap", input_path)
@@ -56,6 +60,7 @@ def main(
         metrics=metrics,
         coords=coords,
         obs=obs,
+        earlier=earlier,
     )
     Path(outdir).mkdir(parents=True, exist_ok=True)
     write_json(Path(outdir) / "summary.json", build_report(data, outdir))

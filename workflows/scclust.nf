@@ -8,6 +8,7 @@ include { HIERARCHY            } from '../subworkflows/local/hierarchy'
 include { UMAP                 } from '../modules/local/umap'
 include { MERGE                } from '../modules/local/merge'
 include { REPORTS              } from '../subworkflows/local/report'
+include { REPORT_SUMMARY       } from '../modules/local/report_summary'
 include { PUBLISH              } from '../modules/local/publish'
 
 workflow SCCLUST {
@@ -55,7 +56,6 @@ workflow SCCLUST {
         config,
         run_info,
         options,
-        datasets.size(),
     )
 
     // Everything a dataset gets is published together, once every dataset of the run is complete, and replaces
@@ -65,6 +65,10 @@ workflow SCCLUST {
         .groupTuple()
         .map { _id, metas, items -> [metas[0], items] }
     PUBLISH(outputs, file(options.outdir).toAbsolutePath().toString())
+    if (datasets.size() > 1) {
+        // <outdir>/report.html across datasets, only once all are published (a failed run leaves the old one)
+        REPORT_SUMMARY(REPORTS.out.summaries, PUBLISH.out.done.collect())
+    }
 
     // Every task runs the same image, so one copy of each distinct versions.yml is enough.
     INPUTS.out.versions.mix(LEVEL1.out.versions, MERGE.out.versions, REPORTS.out.versions)

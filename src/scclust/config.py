@@ -164,19 +164,24 @@ def _as_float(name: str, value: Any, minimum: float | None = None) -> float:
     return out
 
 
+_EXAMPLES = {"hierarchy": "3 or '{1: 0.1, 3: 0.2}'", "clustering_args": "'{\"beta\": 0.01}'"}
+
+
 def _parse_mapping(name: str, value: Any) -> dict[Any, Any]:
     if value is None or value == "":
         return {}
     if isinstance(value, Mapping):
         return dict(value)
+    example = _EXAMPLES.get(name, "'{\"key\": value}'")
     try:
         parsed = yaml.safe_load(str(value))  # YAML is a superset of JSON, so both spellings work
     except yaml.YAMLError:
-        raise UserError(f"--{name} is not valid JSON/YAML: {value!r}; pass e.g. '{{\"beta\": 0.01}}'") from None
+        raise UserError(f"--{name} is not valid JSON/YAML: {value!r}; pass e.g. {example}") from None
     if parsed is None:
         return {}
     if not isinstance(parsed, Mapping):
-        raise UserError(f"--{name} must be a mapping, got {value!r}; pass e.g. '{{\"beta\": 0.01}}'")
+        kind = "an integer depth or a mapping" if name == "hierarchy" else "a mapping"
+        raise UserError(f"--{name} must be {kind}, got {value!r}; pass e.g. {example}")
     return dict(parsed)
 
 

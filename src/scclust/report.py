@@ -39,6 +39,7 @@ class ReportData:
     metrics: dict[str, Any] | None = None
     coords: np.ndarray | None = None
     obs: pd.DataFrame = field(default_factory=pd.DataFrame)
+    earlier: list[str] = field(default_factory=list)  # obs columns of an earlier run of a result store fed back in
 
     @property
     def label_columns(self) -> list[str]:
@@ -137,7 +138,8 @@ def _run_section(data: ReportData) -> str:
     return (
         table(["", ""], facts, header=False)
         + f"<details><summary>Parameters ({len(params)})</summary>{table(['parameter', 'value'], params)}</details>"
-        + f"<details><summary>Versions ({len(versions)})</summary>{table(['package', 'version'], sorted(versions.items()))}</details>"
+        + f"<details><summary>Versions ({len(versions)})</summary>"
+        + f"{table(['package', 'version'], sorted(versions.items()))}</details>"
     )
 
 
@@ -206,7 +208,8 @@ def _umap_section(data: ReportData, by_name: dict[str, ColumnResult], plots: Pat
     for col in data.columns:
         obs[col.name] = col.labels
     colours = [c for c in [*data.label_columns, *data.cfg.umap_colors] if c in obs]
-    paths = plot_all(data.coords, obs, [c.name for c in data.columns], colours, plots, seed=data.cfg.seed)
+    clusters = [*data.earlier, *(c.name for c in data.columns)]
+    paths = plot_all(data.coords, obs, clusters, colours, plots, seed=data.cfg.seed)
     cells = "".join(embed(p, f"UMAP coloured by {name}") for name, p in paths.items())
     return f'<div class="grid">{cells}</div>'
 

@@ -1,8 +1,8 @@
 /*
- * Per dataset: report.html, plots/ and MultiQC files (REPORT); across several datasets: <outdir>/report.html.
+ * Per dataset: report.html, plots/ and MultiQC files (REPORT), and summary.json for the summary across datasets
+ * (REPORT_SUMMARY, which workflows/scclust.nf runs after PUBLISH).
  */
-include { REPORT         } from '../../modules/local/report'
-include { REPORT_SUMMARY } from '../../modules/local/report_summary'
+include { REPORT } from '../../modules/local/report'
 
 workflow REPORTS {
     take:
@@ -11,7 +11,6 @@ workflow REPORTS {
     config
     run_info
     options     // the run's parameters, every one of which the report lists
-    n_datasets
 
     main:
     params_json = channel.value(groovy.json.JsonOutput.toJson(options)).collectFile(name: 'params.json').first()
@@ -19,11 +18,9 @@ workflow REPORTS {
         .join(metrics)
         .map { _id, meta, path, json, rs, u, m -> [meta, path, json, rs, u, m] }
     REPORT(report_in, config, params_json, run_info, workflow.start.toString())
-    if (n_datasets > 1) {
-        REPORT_SUMMARY(REPORT.out.summary.map { _meta, s -> s }.collect(sort: true))
-    }
 
     emit:
-    outputs  = REPORT.out.html.mix(REPORT.out.plots, REPORT.out.multiqc.transpose())   // [meta, file or dir] to publish
-    versions = REPORT.out.versions
+    outputs   = REPORT.out.html.mix(REPORT.out.plots, REPORT.out.multiqc.transpose())   // [meta, file or dir] to publish
+    summaries = REPORT.out.summary.map { _meta, s -> s }.collect(sort: true)
+    versions  = REPORT.out.versions
 }

@@ -5,6 +5,7 @@ process REPORT_SUMMARY {
 
     input:
     path summaries, stageAs: 'summaries/summary*.json'
+    val published   // every dataset's PUBLISH: the summary links their folders, so it comes after them
 
     output:
     path "report.html", emit: html
