@@ -92,6 +92,16 @@ def read_obs_names(root: Group, path: str | Path) -> pd.Index:
     return pd.Index([str(x) for x in np.asarray(names, dtype=object)], dtype=object)
 
 
+def read_obs_column(root: Group, key: str, path: str | Path) -> np.ndarray | pd.Categorical:
+    """Read one obs column (no other obs data)."""
+    if key not in root["obs"]:
+        raise UserError(f"input {path}: obs has no column {key!r}; pick an existing column")
+    try:
+        return read_elem(root["obs"][key])
+    except Exception as err:
+        raise UserError(f"input {path}: cannot read obs/{key} ({type(err).__name__}); the store may be damaged") from None
+
+
 def n_obs(root: Group) -> int:
     """Number of cells, from the obs index alone."""
     obs = root["obs"]

@@ -22,6 +22,7 @@ from anndata.io import read_elem, write_elem
 from scclust import io
 from scclust.config import Config
 from scclust.errors import UserError
+from scclust.metrics import uns_metrics
 from scclust.results import ColumnResult, atomic_path, read_results, to_jsonable
 
 H5AD_COPIED = ("var", "obsm", "obsp", "varm", "varp")
@@ -125,13 +126,17 @@ def merge_dataset(
     umap: tuple[np.ndarray, dict[str, Any]] | None,
     out_zarr: str | Path,
     out_tsv: str | Path,
+    metrics: dict[str, Any] | None = None,
 ) -> None:
-    """Write ``clustering.zarr`` and ``clusters.tsv`` for one dataset (each atomically)."""
+    """Write ``clustering.zarr`` and ``clusters.tsv`` for one dataset (each atomically).
+
+    ``metrics`` (metrics.json) adds ``uns[column]['metrics']`` and ``uns['scclust']['recommended']``.
+    """
     src = Path(input_path).resolve()
     with io.open_store(src) as root:
         obs = io.read_obs(root, src)
         fmt = 3 if isinstance(root, zarr.Group) and root.metadata.zarr_format == 3 else 2
-        uns_new, obsp_new, obsm_new = _new_entries(columns, run_info, cfg, graph_store, umap)
+        uns_new, obsp_new, obsm_new = _new_entries(columns, run_info, cfg, graph_store, umap, metrics)
         out = _StoreBuilder(fmt, dict(root.attrs) or {"encoding-type": "anndata", "encoding-version": "0.1.0"})
         for col in columns:
             obs[col.name] = col.labels
@@ -178,8 +183,11 @@ def _new_entries(
     cfg: Config,
     graph_store: str | Path | None,
     umap: tuple[np.ndarray, dict[str, Any]] | None,
+    metrics: dict[str, Any] | None,
 ) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
     uns: dict[str, Any] = {c.name: {"params": to_jsonable({**c.params, "pipeline": run_info})} for c in columns}
+    for name, entry in (metrics or {}).get("columns", {}).items():
+        uns[name]["metrics"] = uns_metrics(entry)
     obsp: dict[str, Any] = {}
     obsm: dict[str, Any] = {}
     if graph_store is not None:
@@ -194,6 +202,9 @@ def _new_entries(
         obsm["X_umap"] = umap[0]
         uns["umap"] = {"params": umap[1]}
     uns["scclust"] = to_jsonable({"columns": [c.name for c in columns], "pipeline": run_info})
+    if metrics and "recommended" in metrics:
+        uns["scclust"]["recommended"] = metrics["recommended"]
+        uns["scclust"]["recommendation_rule"] = metrics["recommendation_rule"]
     return uns, obsp, obsm
 
 
