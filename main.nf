@@ -13,6 +13,7 @@ include { COLLECT_LEVEL   } from './modules/local/collect_level'
 include { UMAP            } from './modules/local/umap'
 include { MERGE           } from './modules/local/merge'
 include { PLOTS           } from './modules/local/plots'
+include { EVALUATE        } from './subworkflows/local/evaluate'
 
 // [meta, path] per dataset, from one .h5ad/.zarr path or a CSV samplesheet with columns id,path.
 def readDatasets(input) {
@@ -149,6 +150,8 @@ workflow {
         .join(grouped)
         .join(umaps)
         .map { _id, meta, path, json, graph, rs, u -> [meta, path, json, rs, graph, u] }
+    EVALUATE(stores, grouped, config, algorithms, batches, params.stability_bootstraps as int)
+    metrics = EVALUATE.out.json.map { meta, m -> [meta.id, m] }
 
     run_info = channel.value(groovy.json.JsonOutput.toJson([
         pipeline: workflow.manifest.name,
@@ -157,7 +160,13 @@ workflow {
         nextflow: nextflow.version.toString(),
         profile: workflow.profile,
     ])).collectFile(name: 'run_info.json').first()
-    MERGE(merge_in, config, run_info)
+    MERGE(
+        merge_in.map { meta, path, json, rs, graph, u -> [meta.id, meta, path, json, rs, graph, u] }
+            .join(metrics)
+            .map { _id, meta, path, json, rs, graph, u, m -> [meta, path, json, rs, graph, u, m] },
+        config,
+        run_info,
+    )
 
     plot_in = merge_in
         .filter { _meta, _path, json, _rs, _graph, _u -> params.recompute_umap || params.umap_colors || hasUmap(json) }
@@ -165,7 +174,7 @@ workflow {
     PLOTS(plot_in, config)
 
     // Every task runs the same image, so one copy of each distinct versions.yml is enough.
-    PREFLIGHT.out.versions.mix(CLUSTER.out.versions, MERGE.out.versions)
+    PREFLIGHT.out.versions.mix(CLUSTER.out.versions, EVALUATE.out.versions, MERGE.out.versions)
         .map { f -> f.text }
         .unique()
         .collectFile(name: 'software_versions.yml', storeDir: "${params.outdir}/pipeline_info", sort: true, newLine: false)
