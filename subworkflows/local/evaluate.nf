@@ -9,31 +9,28 @@ include { METRICS   } from '../../modules/local/metrics'
 
 workflow EVALUATE {
     take:
-    stores       // [meta, input, dataset.json, graph store]
-    results      // [id, [result files]]: every column of the dataset
-    config       // config.json
-    algorithms   // list of algorithms
-    batches      // list of comma lists of resolution indices (as CLUSTER's)
-    bootstraps   // int: number of bootstraps (0: none)
+    stores    // [meta, input, dataset.json, graph store]
+    results   // [id, [result files]]: every column of the dataset
+    config    // config.json
+    plan      // parsed plan.json: algorithms, resolution batches, bootstraps
 
     main:
-    if (bootstraps > 0) {
-        def perDataset = bootstraps * algorithms.size() * batches.size()
-        tasks = stores.flatMap { meta, _path, json, graph ->
-            (0..<bootstraps).collectMany { b ->
-                algorithms.collectMany { algorithm -> batches.collect { idx -> [meta, graph, json, algorithm, idx, b] } }
-            }
+    tasks = stores.combine(plan).flatMap { meta, _input, json, graph, p ->
+        (0..<p.bootstraps).collectMany { b ->
+            p.algorithms.collectMany { algorithm -> p.batches.collect { indices -> [meta, graph, json, algorithm, indices, b] } }
         }
-        STABILITY(tasks, config)
-        boots = STABILITY.out.bootstrap
-            .map { meta, f -> [groupKey(meta.id, perDataset), f] }
-            .groupTuple()
-            .map { id, fs -> [id.toString(), fs.sort { f -> f.toString() }] }
-        versions = STABILITY.out.versions
-    } else {
-        boots = stores.map { meta, _p, _j, _g -> [meta.id, []] }
-        versions = channel.empty()
     }
+    STABILITY(tasks, config)
+    // a dataset's bootstrap files, or [] without bootstraps (groupTuple would wait for none forever)
+    boots = stores.combine(plan)
+        .filter { _meta, _input, _json, _graph, p -> p.bootstraps == 0 }
+        .map { meta, _input, _json, _graph, _p -> [meta.id, []] }
+        .mix(
+            STABILITY.out.bootstrap.combine(plan)
+                .map { meta, f, p -> [groupKey(meta.id, p.bootstraps * p.algorithms.size() * p.batches.size()), f] }
+                .groupTuple()
+                .map { id, fs -> [id.toString(), fs.sort { f -> f.toString() }] }
+        )
     metrics_in = stores.map { meta, path, json, graph -> [meta.id, meta, path, json, graph] }
         .join(results)
         .join(boots)
@@ -43,5 +40,5 @@ workflow EVALUATE {
     emit:
     json     = METRICS.out.json
     tsv      = METRICS.out.tsv
-    versions = versions.mix(METRICS.out.versions)
+    versions = STABILITY.out.versions.mix(METRICS.out.versions)
 }
