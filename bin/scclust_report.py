@@ -41,7 +41,7 @@ def main(
     cfg = load_config(config_path)
     dataset = read_json(dataset_path)
     metrics = read_json(metrics_path) if metrics_path else None
-    names = list(dict.fromkeys([*(metrics or {}).get("label_columns", []), *cfg.umap_colors]))
+    names = list(dict.fromkeys([*cfg.label_columns, *cfg.umap_colors]))
     with io.open_store(input_path) as root:
         # a result store fed back in keeps its earlier columns, so its folder shows their plots too
         in_obs = set(root["obs"].attrs.get("column-order", []))

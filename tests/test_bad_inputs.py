@@ -195,6 +195,12 @@ CASES: dict[str, tuple[Callable, list[str], list[str], bool]] = {
         ['--n_neighbors must be an integer, got "abc"'],
         True,
     ),
+    "label_column_typo": (
+        _copy("h5ad"),
+        ["--label_columns", "batch,bulk_label"],
+        ["--label_columns: 'bulk_label' is not an obs column", "did you mean 'bulk_labels'?"],
+        True,
+    ),
 }
 
 

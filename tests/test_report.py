@@ -106,9 +106,14 @@ def pbmc():
     return adata
 
 
-def report_data(adata, *, bootstraps, metrics=True, umap=True):
+def report_data(adata, *, bootstraps, metrics=True, umap=True, labels=True):
     resolutions = [0.3, 0.8]
-    cfg = config_from_params({"resolutions": "0.3,0.8", "hierarchy": 2, "umap_colors": "batch"})
+    params = {"resolutions": "0.3,0.8", "hierarchy": 2, "umap_colors": "batch"}
+    if labels:
+        params["label_columns"] = "bulk_labels,batch"
+    if bootstraps:
+        params["stability_bootstraps"] = bootstraps
+    cfg = config_from_params(params)
     columns = hierarchy_columns(adata, resolutions, depth=2)
     obs = adata.obs[["bulk_labels", "batch"]]
     dataset = {
@@ -124,7 +129,7 @@ def report_data(adata, *, bootstraps, metrics=True, umap=True):
         params={"input": "/data/pbmc.h5ad", "resolutions": "0.3,0.8", "hierarchy": 2, "seed": 0},
         run_info={"pipeline": "scclust", "version": "0.1.0", "nextflow": "25.04.4", "command_line": "nextflow run main.nf"},
         columns=columns,
-        metrics=contract_metrics(columns, obs, ["bulk_labels", "batch"], bootstraps) if metrics else None,
+        metrics=contract_metrics(columns, obs, cfg.label_columns, bootstraps) if metrics else None,
         coords=adata.obsm["X_umap"] if umap else None,
         obs=obs,
     )
@@ -191,7 +196,7 @@ def test_without_bootstraps_or_metrics_the_report_says_so(pbmc, tmp_path):
     assert "no column is recommended" in text
     assert "leiden_0.3_1</b>: no recommendation without --stability_bootstraps" in text
     assert not list((tmp_path / "a" / "plots").glob("stability_*"))
-    data = report_data(pbmc, bootstraps=0, metrics=False, umap=False)
+    data = report_data(pbmc, bootstraps=0, metrics=False, umap=False, labels=False)
     summary = build_report(data, tmp_path / "b")
     text = (tmp_path / "b" / "report.html").read_text()
     assert "No metrics.json was given" in text and "No UMAP" in text and "No --label_columns" in text

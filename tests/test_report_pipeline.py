@@ -8,6 +8,7 @@ import re
 import shutil
 from pathlib import Path
 
+import anndata as ad
 import pytest
 import yaml
 
@@ -32,6 +33,10 @@ def run(testdata, tmp_path_factory):
         "2",
         "--umap_colors",
         "bulk_labels",
+        "--label_columns",
+        "bulk_labels,batch",
+        "--stability_bootstraps",
+        "2",
     ).ok()
 
 
@@ -44,7 +49,13 @@ def test_report_per_dataset(run, dataset):
     for column in ("leiden_0.5_1", "leiden_1.0_1", "leiden_0.5_2", "leiden_1.0_2"):
         assert f"umap_{column}.png" in plots
         assert f">{column}</td>" in text
-    assert {"umap_bulk_labels.png", "tree_leiden_resolutions.png", "tree_leiden_0.5_levels.png"} <= plots
+    assert {"umap_bulk_labels.png", "umap_batch.png", "tree_leiden_resolutions.png", "tree_leiden_0.5_levels.png"} <= plots
+    assert "stability_leiden.png" in plots
+    # the real metrics.json: its recommended column is highlighted and drawn against both label columns
+    recommended = re.search(r'<tr class="recommended"><td class="code">([^<]+)</td>', text).group(1)
+    assert recommended == ad.read_zarr(out / "clustering.zarr").uns["scclust"]["recommended"]["leiden"]
+    assert {f"contingency_{recommended}_bulk_labels.png", f"contingency_{recommended}_batch.png"} <= plots
+    assert "Rule:" in text
     assert text.count('<img src="data:image/png;base64,') == len(plots)
     assert not re.search(r"https?://", text)
     stats = yaml.safe_load((out / f"{dataset}_mqc.yaml").read_text())

@@ -1,10 +1,12 @@
 /*
- * scclust: inputs -> level 1 -> hierarchy -> merge into one zarr -> report -> publish, per dataset.
+ * scclust: inputs -> level 1 -> hierarchy -> metrics (and stability) -> merge into one zarr -> report -> publish,
+ * per dataset.
  * The fan-out (algorithms, resolution batches, depth, result counts) comes from PREFLIGHT's validated plan.
  */
 include { INPUTS; readDatasets } from '../subworkflows/local/inputs'
 include { LEVEL1               } from '../subworkflows/local/level1'
 include { HIERARCHY            } from '../subworkflows/local/hierarchy'
+include { EVALUATE             } from '../subworkflows/local/evaluate'
 include { UMAP                 } from '../modules/local/umap'
 include { MERGE                } from '../modules/local/merge'
 include { REPORTS              } from '../subworkflows/local/report'
@@ -47,12 +49,18 @@ workflow SCCLUST {
         nextflow: nextflow.version.toString(),
         profile: workflow.profile,
     ])).collectFile(name: 'run_info.json').first()
-    MERGE(merge_in, config, run_info)
+    EVALUATE(stores, grouped, config, plan)
+    MERGE(
+        merge_in.map { meta, path, json, rs, graph, u -> [meta.id, meta, path, json, rs, graph, u] }
+            .join(EVALUATE.out.json.map { meta, m -> [meta.id, m] })
+            .map { _id, meta, path, json, rs, graph, u, m -> [meta, path, json, rs, graph, u, m] },
+        config,
+        run_info,
+    )
 
-    // metrics.json (METRICS, issue 10a) is not wired yet: REPORT takes it as an optional input.
     REPORTS(
         merge_in.map { meta, path, json, rs, _graph, u -> [meta, path, json, rs, u] },
-        stores.map { meta, _p, _j, _g -> [meta.id, []] },
+        EVALUATE.out.json.map { meta, m -> [meta.id, m] },
         config,
         run_info,
         options,
@@ -60,7 +68,7 @@ workflow SCCLUST {
 
     // Everything a dataset gets is published together, once every dataset of the run is complete, and replaces
     // the dataset's earlier folder as a whole (see modules/local/publish).
-    outputs = MERGE.out.zarr.mix(MERGE.out.tsv, REPORTS.out.outputs)
+    outputs = MERGE.out.zarr.mix(MERGE.out.tsv, EVALUATE.out.tsv, REPORTS.out.outputs)
         .map { meta, item -> [meta.id, meta, item] }
         .groupTuple()
         .map { _id, metas, items -> [metas[0], items] }
@@ -71,7 +79,7 @@ workflow SCCLUST {
     }
 
     // Every task runs the same image, so one copy of each distinct versions.yml is enough.
-    INPUTS.out.versions.mix(LEVEL1.out.versions, MERGE.out.versions, REPORTS.out.versions)
+    INPUTS.out.versions.mix(LEVEL1.out.versions, EVALUATE.out.versions, MERGE.out.versions, REPORTS.out.versions)
         .map { f -> f.text }
         .unique()
         .collectFile(name: 'software_versions.yml', storeDir: "${options.outdir}/pipeline_info", sort: true, newLine: false)

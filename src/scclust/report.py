@@ -44,7 +44,7 @@ class ReportData:
     @property
     def label_columns(self) -> list[str]:
         """The obs columns the clusterings are compared with (``--label_columns``)."""
-        return list((self.metrics or {}).get("label_columns", []))
+        return list(self.cfg.label_columns)
 
     def column_metrics(self) -> dict[str, dict[str, Any]]:
         """Metrics per column: metrics.json's, or counts and sizes from the labels when it is absent."""
