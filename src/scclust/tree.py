@@ -17,6 +17,7 @@ import itertools
 from dataclasses import dataclass
 from pathlib import Path
 
+import matplotlib.patheffects as patheffects
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
@@ -28,6 +29,7 @@ from scclust.plots import save_png
 MIN_IN_PROPORTION = 0.1
 LABELS_MAX = 40
 GREY = "#bdbdbd"
+OUTLINE = [patheffects.withStroke(linewidth=1.5, foreground="white")]  # readable on dark and light nodes
 
 
 @dataclass
@@ -91,7 +93,7 @@ def plot_tree(rows: list[Row], title: str, out: Path) -> Path:
         ax.scatter(positions[i], np.full(len(area), -i), s=area, c=colour, edgecolors="black", linewidths=0.5, zorder=2)
         if len(row.labels.categories) <= LABELS_MAX:
             for x, label in zip(positions[i], row.labels.categories, strict=True):
-                ax.text(x, -i, str(label), fontsize=6, ha="center", va="center", zorder=3)
+                ax.text(x, -i, str(label), fontsize=6, ha="center", va="center", zorder=3, path_effects=OUTLINE)
     if measured:
         mappable = plt.cm.ScalarMappable(norm=plt.Normalize(0, 1), cmap=cmap)
         fig.colorbar(mappable, ax=ax, shrink=0.8, pad=0.01, label="cluster stability (grey: not measured)")
