@@ -177,14 +177,15 @@ def test_multiqc_files(built):
     data, summary, out = built
     stem = "pbmc_test_quotes_mqc"
     tsv = (out / f"{stem}.tsv").read_text().splitlines()
-    config = yaml.safe_load("\n".join(line[2:] for line in tsv if line.startswith("# ")))
+    # as MultiQC's custom content reads it: '#' stripped from each header line, the rest parsed as YAML
+    config = yaml.safe_load("\n".join(line[1:] for line in tsv if line.startswith("#")))
     assert config["id"] == "scclust_metrics" and config["plot_type"] == "table"
     table = pd.read_csv(out / f"{stem}.tsv", sep="\t", comment="#", index_col=0)
     assert list(table.index) == [f"{data.dataset['id']} {c.name}" for c in data.columns]
     assert table.columns[0] == "n_clusters"
     assert table.loc[f"{data.dataset['id']} leiden_0.3_1", "n_clusters"] == data.columns[0].labels.categories.size
     stats = yaml.safe_load((out / f"{stem}.yaml").read_text())
-    assert stats["plot_type"] == "generalstats"
+    assert stats["plot_type"] == "generalstats" and all(len(h) == 1 for h in stats["pconfig"])
     row = stats["data"][data.dataset["id"]]
     assert row["cells"] == data.dataset["n_obs"] and row["leiden_n_clusters"] == summary["columns"]["leiden_0.8_1"]["n_clusters"]
 
