@@ -21,6 +21,7 @@ th { background: #ecf0f1; position: sticky; top: 0; }
 td.num { text-align: right; font-variant-numeric: tabular-nums; }
 tr.recommended td { background: #fff7bc; font-weight: bold; }
 td.code { font-family: monospace; word-break: break-all; max-width: 900px; }
+td:first-child { white-space: nowrap; word-break: normal; }
 .scroll { overflow: auto; max-height: 640px; }
 .grid { display: flex; flex-wrap: wrap; gap: 8px; }
 img { max-width: 100%; height: auto; }
