@@ -134,7 +134,8 @@ def test_metrics_equal_direct_sklearn_and_igraph_calls(adata, tmp_path):
                 files[-1], cluster_bootstrap(adata.obsp["connectivities"], cfg, a, cfg.resolutions, b), fingerprint="fp"
             )
     cells = silhouette_cells(adata.n_obs, cfg.seed)
-    labels = {"bulk_labels": adata.obs["bulk_labels"].astype(str).to_numpy()}
+    truth = adata.obs["bulk_labels"].astype(str).to_numpy()
+    labels = {"bulk_labels": pd.factorize(truth)[0]}
     rep = ("X_pca", cells, adata.obsm["X_pca"][cells])
     doc = compute_metrics(
         cfg, columns, adata.obsp["connectivities"], rep=rep, labels=labels, bootstrap_files=files, fingerprint="fp"
@@ -150,8 +151,8 @@ def test_metrics_equal_direct_sklearn_and_igraph_calls(adata, tmp_path):
         )
         assert m["silhouette"] == pytest.approx(silhouette_score(adata.obsm["X_pca"], col.labels.codes), abs=1e-5)
         assert m["silhouette_n_cells"] == adata.n_obs and m["silhouette_rep"] == "X_pca"
-        assert m["ari_bulk_labels"] == pytest.approx(adjusted_rand_score(labels["bulk_labels"], col.labels))
-        assert m["nmi_bulk_labels"] == pytest.approx(normalized_mutual_info_score(labels["bulk_labels"], col.labels))
+        assert m["ari_bulk_labels"] == pytest.approx(adjusted_rand_score(truth, col.labels))
+        assert m["nmi_bulk_labels"] == pytest.approx(normalized_mutual_info_score(truth, col.labels))
         assert 0 <= m["stability"] <= 1 and m["n_stable_clusters"] + m["n_unstable_clusters"] <= m["n_clusters"]
         assert len(doc["stability"]["ari"][col.name]) == 3
     low, high = columns[0], columns[1]
@@ -201,3 +202,18 @@ def test_label_column_typo_is_refused_at_preflight(adata, tmp_path: Path):
     cfg = config_from_params({"resolutions": "1.0", "label_columns": "bulk_labels,bulk_label"})
     with pytest.raises(UserError, match=r"--label_columns: 'bulk_label' is not an obs column .* did you mean 'bulk_labels'"):
         inspect_dataset(path, cfg, "pbmc")
+
+
+def test_graph_with_each_pair_once_has_scanpys_modularity():
+    import scipy.sparse as sp
+
+    from scclust.metrics import undirected_graph
+
+    adjacency = sp.random(300, 300, density=0.05, random_state=0, format="csr")  # not symmetric, with self-loops
+    membership = np.random.default_rng(0).integers(0, 5, 300).tolist()
+    reference = get_igraph_from_adjacency(adjacency, directed=False)
+    ours = undirected_graph(adjacency)
+    assert ours.ecount() < reference.ecount()
+    for resolution in (1.0, 0.4):
+        expected = reference.modularity(membership, weights="weight", resolution=resolution)
+        assert ours.modularity(membership, weights="weight", resolution=resolution) == pytest.approx(expected)
