@@ -9,9 +9,8 @@ import numpy as np
 import pandas as pd
 
 from scclust.plots import category_order, save_png
+from scclust.stability import DISSOLVED, STABLE
 
-STABLE = 0.75  # clusterboot (Hennig 2007): a cluster with mean Jaccard >= 0.75 is "stable", <= 0.5 "dissolved"
-DISSOLVED = 0.5
 HEATMAP_MAX = 60
 
 
