@@ -17,6 +17,7 @@ from pathlib import Path
 
 import click
 import numpy as np
+import pandas as pd
 
 
 def make_embedding(n_cells: int, n_dims: int, n_blobs: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -27,6 +28,25 @@ def make_embedding(n_cells: int, n_dims: int, n_blobs: int, seed: int) -> tuple[
     blob = rng.choice(n_blobs, size=n_cells, p=weights / weights.sum())
     emb = centres[blob] + rng.normal(0.0, 1.0, size=(n_cells, n_dims))
     return emb.astype(np.float32), blob
+
+
+def upsample_pbmc68k(n_cells: int, noise: float, seed: int) -> tuple[np.ndarray, pd.Series]:
+    """pbmc68k_reduced's 700-cell PCA upsampled: each new cell lies between a random cell and one of its 15 nearest
+    neighbours (SMOTE), plus Gaussian noise of ``noise`` x each dimension's standard deviation; it keeps the
+    source cell's ``bulk_labels``. The cell types overlap as in the real data, so clusterings are not trivial."""
+    import scanpy as sc
+    from sklearn.neighbors import NearestNeighbors
+
+    ref = sc.datasets.pbmc68k_reduced()
+    pca = np.asarray(ref.obsm["X_pca"], dtype=np.float64)
+    rng = np.random.default_rng(seed)
+    _, knn = NearestNeighbors(n_neighbors=16).fit(pca).kneighbors(pca)
+    source = rng.integers(0, len(pca), n_cells)
+    partner = knn[source, rng.integers(1, 16, n_cells)]
+    step = rng.random((n_cells, 1))
+    emb = pca[source] + step * (pca[partner] - pca[source])
+    emb += rng.normal(0.0, 1.0, emb.shape) * (noise * pca.std(axis=0))
+    return emb.astype(np.float32), ref.obs["bulk_labels"].astype(str).iloc[source].reset_index(drop=True)
 
 
 @click.command()
@@ -48,16 +68,17 @@ def make_embedding(n_cells: int, n_dims: int, n_blobs: int, seed: int) -> tuple[
     default=None,
     help="Reuse embedding and graph of an existing store (same n-cells) instead of recomputing them.",
 )
+@click.option("--from-pbmc68k", is_flag=True, help="Upsample pbmc68k_reduced's PCA instead of blobs (obs bulk_labels).")
+@click.option("--noise", type=float, default=0.1, show_default=True, help="With --from-pbmc68k: noise, x per-dim std.")
 @click.option("--format", "fmt", type=click.Choice(["zarr", "h5ad"]), default="zarr", show_default=True)
 @click.option("--out", type=click.Path(path_type=Path), required=True, help="Output .zarr or .h5ad.")
 @click.option("--force", is_flag=True, help="Rebuild even if --out exists.")
-def main(n_cells, n_dims, n_blobs, n_neighbors, seed, dense_x_genes, graph_from, fmt, out, force):
+def main(n_cells, n_dims, n_blobs, n_neighbors, seed, dense_x_genes, graph_from, from_pbmc68k, noise, fmt, out, force):
     """Write a synthetic dataset to OUT (cached: an existing OUT is reused)."""
     if out.exists() and not force:
         click.echo(f"{out} exists; reusing it (--force to rebuild)")
         return
     import anndata as ad
-    import pandas as pd
     import scanpy as sc
     import scipy.sparse as sp
 
@@ -72,8 +93,13 @@ def main(n_cells, n_dims, n_blobs, n_neighbors, seed, dense_x_genes, graph_from,
         uns_neighbors = dict(src.uns["neighbors"])
         del src
     else:
-        emb, blob = make_embedding(n_cells, n_dims, n_blobs, seed)
-        obs = pd.DataFrame({"blob": pd.Categorical(blob.astype(str))}, index=[f"cell{i}" for i in range(n_cells)])
+        names = [f"cell{i}" for i in range(n_cells)]
+        if from_pbmc68k:
+            emb, bulk = upsample_pbmc68k(n_cells, noise, seed)
+            obs = pd.DataFrame({"bulk_labels": pd.Categorical(bulk)}, index=names)
+        else:
+            emb, blob = make_embedding(n_cells, n_dims, n_blobs, seed)
+            obs = pd.DataFrame({"blob": pd.Categorical(blob.astype(str))}, index=names)
         tmp = ad.AnnData(X=sp.csr_matrix((n_cells, 1), dtype=np.float32), obs=obs)
         tmp.obsm["X_pca"] = emb
         sc.pp.neighbors(tmp, use_rep="X_pca", n_neighbors=n_neighbors, random_state=0)

@@ -16,6 +16,7 @@ from scclust.neighbors import read_umap
 @click.option("--run-info", required=True, type=click.Path(exists=True), help="pipeline version and command line")
 @click.option("--graph-store", type=click.Path(exists=True), help="recomputed graph store, if any")
 @click.option("--umap", "umap_path", type=click.Path(exists=True), help="umap.npz, if computed")
+@click.option("--metrics", "metrics_path", type=click.Path(exists=True), help="metrics.json, if computed")
 @click.option("--out-zarr", required=True, type=click.Path())
 @click.option("--out-tsv", required=True, type=click.Path())
 @click.option("--versions", default="versions.yml", show_default=True)
@@ -28,6 +29,7 @@ def main(
     run_info: str,
     graph_store: str | None,
     umap_path: str | None,
+    metrics_path: str | None,
     out_zarr: str,
     out_tsv: str,
     versions: str,
@@ -47,6 +49,7 @@ def main(
         umap=umap,
         out_zarr=out_zarr,
         out_tsv=out_tsv,
+        metrics=read_json(metrics_path) if metrics_path else None,
     )
     write_versions(versions, "scclust_merge.py")
 

@@ -214,6 +214,12 @@ CASES: dict[str, tuple[Callable, list[str], list[str], bool]] = {
         ["--hierarchy level 2 seed must be an integer from 0 to 4294967295"],
         True,
     ),
+    "label_column_typo": (
+        _copy("h5ad"),
+        ["--label_columns", "batch,bulk_label"],
+        ["--label_columns: 'bulk_label' is not an obs column", "did you mean 'bulk_labels'?"],
+        True,
+    ),
 }
 
 

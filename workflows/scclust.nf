@@ -1,13 +1,16 @@
 /*
- * scclust: inputs -> level 1 -> hierarchy -> merge into one zarr -> plots -> publish, per dataset.
+ * scclust: inputs -> level 1 -> hierarchy -> metrics (and stability) -> merge into one zarr -> report -> publish,
+ * per dataset.
  * The fan-out (algorithms, resolution batches, depth, result counts) comes from PREFLIGHT's validated plan.
  */
 include { INPUTS; readDatasets } from '../subworkflows/local/inputs'
 include { LEVEL1               } from '../subworkflows/local/level1'
 include { HIERARCHY            } from '../subworkflows/local/hierarchy'
+include { EVALUATE             } from '../subworkflows/local/evaluate'
 include { UMAP                 } from '../modules/local/umap'
 include { MERGE                } from '../modules/local/merge'
-include { PLOTS                } from '../modules/local/plots'
+include { REPORTS              } from '../subworkflows/local/report'
+include { REPORT_SUMMARY       } from '../modules/local/report_summary'
 include { PUBLISH              } from '../modules/local/publish'
 
 workflow SCCLUST {
@@ -46,33 +49,41 @@ workflow SCCLUST {
         nextflow: nextflow.version.toString(),
         profile: workflow.profile,
     ])).collectFile(name: 'run_info.json').first()
-    MERGE(merge_in, config, run_info)
-
-    PLOTS(
-        merge_in
-            .filter { _meta, _path, json, _rs, _graph, _u -> options.recompute_umap || options.umap_colors || hasUmap(json) }
-            .map { meta, path, json, rs, _graph, u -> [meta, path, json, rs, u] },
+    EVALUATE(stores, grouped, config, plan)
+    MERGE(
+        merge_in.map { meta, path, json, rs, graph, u -> [meta.id, meta, path, json, rs, graph, u] }
+            .join(EVALUATE.out.json.map { meta, m -> [meta.id, m] })
+            .map { _id, meta, path, json, rs, graph, u, m -> [meta, path, json, rs, graph, u, m] },
         config,
+        run_info,
+    )
+
+    REPORTS(
+        merge_in.map { meta, path, json, rs, _graph, u -> [meta, path, json, rs, u] },
+        EVALUATE.out.json.map { meta, m -> [meta.id, m] },
+        config,
+        run_info,
+        options,
     )
 
     // Everything a dataset gets is published together, once every dataset of the run is complete, and replaces
     // the dataset's earlier folder as a whole (see modules/local/publish).
-    outputs = MERGE.out.zarr.mix(MERGE.out.tsv, PLOTS.out.plots)
+    outputs = MERGE.out.zarr.mix(MERGE.out.tsv, EVALUATE.out.tsv, REPORTS.out.outputs)
         .map { meta, item -> [meta.id, meta, item] }
         .groupTuple()
         .map { _id, metas, items -> [metas[0], items] }
     PUBLISH(outputs, file(options.outdir).toAbsolutePath().toString())
+    if (datasets.size() > 1) {
+        // <outdir>/report.html across datasets, only once all are published (a failed run leaves the old one)
+        REPORT_SUMMARY(REPORTS.out.summaries, PUBLISH.out.done.collect())
+    }
 
     // Every task runs the same image, so one copy of each distinct versions.yml is enough.
-    INPUTS.out.versions.mix(LEVEL1.out.versions, MERGE.out.versions)
+    INPUTS.out.versions.mix(LEVEL1.out.versions, EVALUATE.out.versions, MERGE.out.versions, REPORTS.out.versions)
         .map { f -> f.text }
         .unique()
         .collectFile(name: 'software_versions.yml', storeDir: "${options.outdir}/pipeline_info", sort: true, newLine: false)
     channel.value(groovy.json.JsonOutput.prettyPrint(groovy.json.JsonOutput.toJson(options)))
         .collectFile(name: 'params.json', storeDir: "${options.outdir}/pipeline_info")
     config.map { f -> f.text }.collectFile(name: 'scclust_config.json', storeDir: "${options.outdir}/pipeline_info")
-}
-
-def hasUmap(json) {
-    return new groovy.json.JsonSlurper().parse(json.toFile()).umap_in_input
 }

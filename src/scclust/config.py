@@ -76,6 +76,9 @@ class Config:
     n_cell_cpu: int = 100_000
     max_cluster_factor: float = 50.0
     max_singleton_fraction: float = 0.5
+    label_columns: list[str] = field(default_factory=list)
+    stability_bootstraps: int = 0
+    subsample_fraction: float = 0.8
 
     def level_args(self, level: int) -> LevelArgs:
         """Arguments of ``level`` (empty when the level only inherits)."""
@@ -161,6 +164,7 @@ class Config:
             "n_level_results": n_level_results,
             "n_results": len(self.algorithms) * len(batches) + n_level_results,
             "level_log": self.level_log(),
+            "bootstraps": self.stability_bootstraps,
         }
 
     def to_json(self) -> dict[str, Any]:
@@ -202,6 +206,14 @@ def _as_float(name: str, value: Any, minimum: float | None = None) -> float:
     if minimum is not None and not out > minimum:
         raise UserError(f"--{name} must be greater than {minimum}, got {out}")
     return out
+
+
+def _comma_list(name: str, value: Any) -> list[str]:
+    items = [c.strip() for c in str(value or "").split(",") if c.strip()]
+    repeated = [c for i, c in enumerate(items) if c in items[:i]]
+    if repeated:
+        raise UserError(f"--{name} lists {repeated[0]!r} twice; list each column once")
+    return items
 
 
 _EXAMPLES = {"hierarchy": "3 or '{1: 0.1, 3: 0.2}'", "clustering_args": "'{\"beta\": 0.01}'"}
@@ -363,6 +375,9 @@ def config_from_params(params: Mapping[str, Any]) -> Config:
     umap_colors = [c.strip() for c in str(p.get("umap_colors") or "").split(",") if c.strip()]
     min_cluster_size = p.get("min_cluster_size")
     per_task = p.get("resolutions_per_task", "auto")
+    subsample_fraction = _as_float("subsample_fraction", p.get("subsample_fraction", 0.8), minimum=0)
+    if not subsample_fraction < 1:
+        raise UserError(f"--subsample_fraction must be between 0 and 1 (exclusive), got {subsample_fraction}; e.g. 0.8")
     cfg = Config(
         algorithms=algorithms,
         resolutions=resolutions,
@@ -389,6 +404,9 @@ def config_from_params(params: Mapping[str, Any]) -> Config:
         n_cell_cpu=_as_int("n_cell_cpu", p.get("n_cell_cpu", 100_000), minimum=0),
         max_cluster_factor=_as_float("max_cluster_factor", p.get("max_cluster_factor", 50), minimum=0),
         max_singleton_fraction=_as_float("max_singleton_fraction", p.get("max_singleton_fraction", 0.5), minimum=0),
+        label_columns=_comma_list("label_columns", p.get("label_columns")),
+        stability_bootstraps=_as_int("stability_bootstraps", p.get("stability_bootstraps", 0), minimum=0),
+        subsample_fraction=subsample_fraction,
     )
     if cfg.n_iterations == 0:
         raise UserError("--n_iterations must be positive or -1 (until stable), got 0")

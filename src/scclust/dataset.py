@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +45,11 @@ def inspect_dataset(path: str | Path, cfg: Config, dataset_id: str) -> dict[str,
         missing_colours = [c for c in cfg.umap_colors if c not in obs_columns and c not in cfg.columns()]
         if missing_colours:
             raise UserError(f"--umap_colors: {missing_colours[0]!r} is not an obs column of {p}; pick existing columns")
+        missing_labels = [c for c in cfg.label_columns if c not in obs_columns]
+        if missing_labels:
+            close = difflib.get_close_matches(missing_labels[0], sorted(obs_columns), n=1)
+            hint = f"did you mean {close[0]!r}?" if close else "pick existing columns"
+            raise UserError(f"--label_columns: {missing_labels[0]!r} is not an obs column of {p}; {hint}")
 
         rep_in_input = cfg.use_rep in io.obsm_keys(root)
         compute_pca = False

@@ -98,6 +98,16 @@ def read_obs_names(root: Group, path: str | Path) -> pd.Index:
     return pd.Index([str(x) for x in np.asarray(names, dtype=object)], dtype=object)
 
 
+def read_obs_column(root: Group, key: str, path: str | Path) -> np.ndarray | pd.Categorical:
+    """Read one obs column (no other obs data)."""
+    if key not in root["obs"]:
+        raise UserError(f"input {path}: obs has no column {key!r}; pick an existing column")
+    try:
+        return read_elem(root["obs"][key])
+    except Exception as err:
+        raise UserError(f"input {path}: cannot read obs/{key} ({type(err).__name__}); the store may be damaged") from None
+
+
 def n_obs(root: Group) -> int:
     """Number of cells, from the obs index alone."""
     obs = root["obs"]
@@ -304,3 +314,8 @@ def check_obs(root: Group, path: str | Path) -> pd.DataFrame:
             for sub, array in group.arrays():
                 check_chunks(array, f"obs/{name}/{sub}", path)
     return read_obs(root, path)
+
+
+def read_obs_columns(root: Group, path: str | Path, names: list[str]) -> pd.DataFrame:
+    """Read only the named obs columns (indexed by cell id), not the whole table."""
+    return pd.DataFrame({name: read_obs_column(root, name, path) for name in names}, index=read_obs_names(root, path))

@@ -29,6 +29,7 @@ from anndata.io import read_elem, write_elem
 from scclust import io
 from scclust.config import Config
 from scclust.errors import UserError
+from scclust.metrics import uns_metrics
 from scclust.results import ColumnResult, atomic_path, read_results, to_jsonable
 
 H5AD_COPIED = ("var", "obsm", "obsp", "varm", "varp")
@@ -165,15 +166,21 @@ def merge_dataset(
     umap: tuple[np.ndarray, dict[str, Any]] | None,
     out_zarr: str | Path,
     out_tsv: str | Path,
+    metrics: dict[str, Any] | None = None,
 ) -> None:
-    """Write ``clustering.zarr`` and ``clusters.tsv`` for one dataset (each atomically)."""
+    """Write ``clustering.zarr`` and ``clusters.tsv`` for one dataset (each atomically).
+
+    ``metrics`` (metrics.json) adds ``uns[column]['metrics']`` and ``uns['scclust']['recommended']``.
+    """
     src = Path(input_path).resolve()
     with io.open_store(src) as root:
         obs = io.read_obs(root, src)
         fmt = 3 if isinstance(root, zarr.Group) and root.metadata.zarr_format == 3 else 2
         earlier = io.read_uns_entry(root, "scclust")
         earlier = earlier if isinstance(earlier, dict) else {}
-        uns_new, obsp_new, obsm_new = _new_entries(columns, run_info, cfg, graph_store, umap)
+        # an earlier run's recommendation chose among other columns: only this run's (if any) is kept
+        earlier = {k: v for k, v in earlier.items() if k not in ("recommended", "recommendation_rule")}
+        uns_new, obsp_new, obsm_new = _new_entries(columns, run_info, cfg, graph_store, umap, metrics)
         attrs = dict(root.attrs) or {"encoding-type": "anndata", "encoding-version": "0.1.0"}
         out = _StoreBuilder(fmt, {**attrs, STORE_MARK: run_info.get("version", "unknown")})
         for col in columns:
@@ -225,8 +232,11 @@ def _new_entries(
     cfg: Config,
     graph_store: str | Path | None,
     umap: tuple[np.ndarray, dict[str, Any]] | None,
+    metrics: dict[str, Any] | None,
 ) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
     uns: dict[str, Any] = {c.name: {"params": to_jsonable({**c.params, "pipeline": run_info})} for c in columns}
+    for name, entry in (metrics or {}).get("columns", {}).items():
+        uns[name]["metrics"] = uns_metrics(entry)
     obsp: dict[str, Any] = {}
     obsm: dict[str, Any] = {}
     if graph_store is not None:
@@ -241,6 +251,9 @@ def _new_entries(
         obsm["X_umap"] = umap[0]
         uns["umap"] = {"params": umap[1]}
     uns["scclust"] = to_jsonable({"columns": [c.name for c in columns], "pipeline": run_info})
+    if metrics and "recommended" in metrics:
+        uns["scclust"]["recommended"] = metrics["recommended"]
+        uns["scclust"]["recommendation_rule"] = metrics["recommendation_rule"]
     return uns, obsp, obsm
 
 

@@ -5,7 +5,7 @@ process MERGE {
     label 'process_low'
 
     input:
-    tuple val(meta), path(input, stageAs: 'input/*'), path(dataset), path(results, stageAs: 'results/result*.npz'), path(graph_store, stageAs: 'graph/*'), path(umap, stageAs: 'umap/*')
+    tuple val(meta), path(input, stageAs: 'input/*'), path(dataset), path(results, stageAs: 'results/result*.npz'), path(graph_store, stageAs: 'graph/*'), path(umap, stageAs: 'umap/*'), path(metrics, stageAs: 'metrics/*')
     path config
     path run_info
 
@@ -20,7 +20,7 @@ process MERGE {
     def umapArg = umap ? "--umap ${q(umap)}" : ''
     """
     scclust_merge.py --input ${q(input)} --config ${q(config)} --dataset ${q(dataset)} --run-info ${q(run_info)} \\
-        ${graphArg} ${umapArg} --out-zarr clustering.zarr --out-tsv clusters.tsv ${resultArgs}
+        ${graphArg} ${umapArg} --metrics ${q(metrics)} --out-zarr clustering.zarr --out-tsv clusters.tsv ${resultArgs}
     """
 
     stub:

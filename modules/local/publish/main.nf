@@ -10,6 +10,9 @@ process PUBLISH {
     tuple val(meta), path(items, stageAs: 'items/*')
     val outdir
 
+    output:
+    val meta, emit: done
+
     script:
     def itemArgs = items instanceof List ? items.collect { i -> q(i) }.join(' ') : q(items)
     """

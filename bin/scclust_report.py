@@ -1,0 +1,71 @@
+#!/usr/bin/env python3
+"""One dataset's report: report.html (self-contained), plots/*.png, MultiQC files and summary.json."""
+
+from pathlib import Path
+
+import click
+
+from scclust import io
+from scclust.cli import read_json, user_errors, write_json, write_versions
+from scclust.config import load_config
+from scclust.merge import gather_columns
+from scclust.neighbors import read_umap
+from scclust.report import ReportData, build_report
+
+
+@click.command()
+@click.option("--input", "input_path", required=True, type=click.Path(exists=True))
+@click.option("--config", "config_path", required=True, type=click.Path(exists=True))
+@click.option("--dataset", "dataset_path", required=True, type=click.Path(exists=True))
+@click.option("--params", "params_path", required=True, type=click.Path(exists=True), help="every parameter of the run")
+@click.option("--run-info", required=True, type=click.Path(exists=True), help="pipeline version and command line")
+@click.option("--started", default="", help="when the run started")
+@click.option("--metrics", "metrics_path", type=click.Path(exists=True), help="metrics.json; without it counts and sizes only")
+@click.option("--umap", "umap_path", type=click.Path(exists=True), help="umap.npz; else obsm/X_umap of the input, if any")
+@click.option("--outdir", default=".", show_default=True, type=click.Path(file_okay=False))
+@click.argument("results", nargs=-1, required=True, type=click.Path(exists=True))
+@user_errors
+def main(
+    input_path: str,
+    config_path: str,
+    dataset_path: str,
+    params_path: str,
+    run_info: str,
+    started: str,
+    metrics_path: str | None,
+    umap_path: str | None,
+    outdir: str,
+    results: tuple[str, ...],
+) -> None:
+    """Write the report of one dataset into OUTDIR."""
+    cfg = load_config(config_path)
+    dataset = read_json(dataset_path)
+    metrics = read_json(metrics_path) if metrics_path else None
+    names = list(dict.fromkeys([*cfg.label_columns, *cfg.umap_colors]))
+    with io.open_store(input_path) as root:
+        # a result store fed back in keeps its earlier columns, so its folder shows their plots too
+        in_obs = set(root["obs"].attrs.get("column-order", []))
+        stored = (io.read_uns_entry(root, "scclust") or {}).get("columns", [])
+        earlier = [c for c in stored if c in in_obs and c not in cfg.columns()]
+        obs = io.read_obs_columns(root, input_path, list(dict.fromkeys([*earlier, *names])))
+        coords = read_umap(umap_path)[0] if umap_path else None
+        if coords is None and "X_umap" in io.obsm_keys(root):
+            coords = io.read_rep(root, "X_umap", input_path)
+    data = ReportData(
+        dataset=dataset,
+        cfg=cfg,
+        params=read_json(params_path),
+        run_info={**read_json(run_info), "start": started},
+        columns=gather_columns(list(results), dataset, cfg),
+        metrics=metrics,
+        coords=coords,
+        obs=obs,
+        earlier=earlier,
+    )
+    Path(outdir).mkdir(parents=True, exist_ok=True)
+    write_json(Path(outdir) / "summary.json", build_report(data, outdir))
+    write_versions(Path(outdir) / "versions.yml", "scclust_report.py")
+
+
+if __name__ == "__main__":
+    main()

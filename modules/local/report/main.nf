@@ -1,0 +1,36 @@
+include { q } from '../utils'
+
+process REPORT {
+    tag "${meta.id}"
+    label 'process_single'
+    label 'process_high_memory'
+
+    input:
+    tuple val(meta), path(input, stageAs: 'input/*'), path(dataset), path(results, stageAs: 'results/result*.npz'), path(umap, stageAs: 'umap/*'), path(metrics, stageAs: 'metrics/*')
+    path config
+    path params_json
+    path run_info
+    val started
+
+    output:
+    tuple val(meta), path("report.html"),  emit: html
+    tuple val(meta), path("plots"),        emit: plots
+    tuple val(meta), path("*_mqc.*"),      emit: multiqc
+    tuple val(meta), path("summary.json"), emit: summary
+    path "versions.yml",                   emit: versions
+
+    script:
+    def resultArgs = results instanceof List ? results.collect { r -> q(r) }.join(' ') : q(results)
+    def umapArg = umap ? "--umap ${q(umap)}" : ''
+    def metricsArg = metrics ? "--metrics ${q(metrics)}" : ''
+    """
+    scclust_report.py --input ${q(input)} --config ${q(config)} --dataset ${q(dataset)} --params ${q(params_json)} \\
+        --run-info ${q(run_info)} --started ${q(started)} ${umapArg} ${metricsArg} ${resultArgs}
+    """
+
+    stub:
+    """
+    mkdir plots
+    touch report.html stub_mqc.tsv summary.json versions.yml
+    """
+}

@@ -1,0 +1,231 @@
+"""The per-dataset report: plots/*.png, one self-contained report.html, MultiQC files and a summary for the run.
+
+Every image is a PNG written under ``plots/`` and embedded in the HTML as a base64 ``data:`` URL; styles are inline
+and the page has no script, font or link to anything outside itself, so it opens from a laptop with no network.
+The numbers come from ``metrics.json`` (contract: ``docs/report.md``); without it only cluster counts and sizes,
+which need nothing but the labels, are shown.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from scclust.charts import contingency, plot_contingency, plot_stability
+from scclust.clustering import column_name
+from scclust.config import Config
+from scclust.multiqc import write_multiqc
+from scclust.plots import plot_all, safe_filename
+from scclust.report_html import img, metrics_table, page, table
+from scclust.results import ColumnResult, atomic_path
+from scclust.tree import Row, plot_tree
+
+
+@dataclass
+class ReportData:
+    """What one dataset's report shows."""
+
+    dataset: dict[str, Any]
+    cfg: Config
+    params: dict[str, Any]
+    run_info: dict[str, Any]
+    columns: list[ColumnResult]
+    metrics: dict[str, Any] | None = None
+    coords: np.ndarray | None = None
+    obs: pd.DataFrame = field(default_factory=pd.DataFrame)
+    earlier: list[str] = field(default_factory=list)  # obs columns of an earlier run of a result store fed back in
+
+    @property
+    def label_columns(self) -> list[str]:
+        """The obs columns the clusterings are compared with (``--label_columns``)."""
+        return list(self.cfg.label_columns)
+
+    def column_metrics(self) -> dict[str, dict[str, Any]]:
+        """Metrics per column: metrics.json's, or counts and sizes from the labels when it is absent."""
+        if self.metrics is not None:
+            return self.metrics["columns"]
+        out = {}
+        for col in self.columns:
+            sizes = np.bincount(col.labels.codes, minlength=len(col.labels.categories))
+            out[col.name] = {
+                "algorithm": col.params["algorithm"],
+                "level": col.params["level"],
+                "resolution": col.params["resolution"],
+                "n_clusters": len(sizes),
+                "size_min": int(sizes.min()),
+                "size_median": float(np.median(sizes)),
+                "size_max": int(sizes.max()),
+            }
+        return out
+
+    def shown_column(self, algorithm: str) -> tuple[str, str]:
+        """The column the contingency heatmaps show for ``algorithm``, and why."""
+        recommended = (self.metrics or {}).get("recommended", {})
+        if algorithm in recommended:
+            return recommended[algorithm], "the recommended column (" + html.escape(self.metrics["recommendation_rule"]) + ")"
+        middle = sorted(self.cfg.resolutions)[(len(self.cfg.resolutions) - 1) // 2]
+        return column_name(algorithm, middle, 1), (
+            "no recommendation without --stability_bootstraps, so the middle resolution of level 1 is shown"
+        )
+
+
+def build_report(data: ReportData, outdir: str | Path) -> dict[str, Any]:
+    """Write ``plots/``, ``report.html`` and the MultiQC files into ``outdir``; return the run summary of this dataset."""
+    out = Path(outdir)
+    plots = out / "plots"
+    plots.mkdir(parents=True, exist_ok=True)
+    metrics = data.column_metrics()
+    by_name = {c.name: c for c in data.columns}
+    sections = [("run", "Run", _run_section(data)), ("metrics", "Metrics", _metrics_section(data, metrics))]
+    sections.append(("tree", "Clustering tree", _tree_section(data, by_name, plots)))
+    sections.append(("stability", "Stability", _stability_section(data, metrics, plots)))
+    sections.append(("umap", "UMAP", _umap_section(data, by_name, plots)))
+    sections.append(("contingency", "Clusters against labels", _contingency_section(data, by_name, plots)))
+    title = f"scclust report: {data.dataset['id']}"
+    _write_text(out / "report.html", page(title, sections))
+    summary = {
+        "id": data.dataset["id"],
+        "n_obs": data.dataset["n_obs"],
+        "input": data.dataset["input"],
+        "columns": {name: {k: v for k, v in m.items() if not isinstance(v, dict | list)} for name, m in metrics.items()},
+        "recommended": (data.metrics or {}).get("recommended", {}),
+    }
+    write_multiqc(summary, out)
+    return summary
+
+
+def embed(path: Path, alt: str) -> str:
+    """The PNG at ``path`` as an inline ``<img>``."""
+    return img(path.read_bytes(), alt)
+
+
+def _write_text(path: Path, text: str) -> None:
+    tmp = atomic_path(path)
+    tmp.write_text(text, encoding="utf-8")
+    tmp.replace(path)
+
+
+def _run_section(data: ReportData) -> str:
+    ds, info = data.dataset, data.run_info
+    graph = ds["graph"]
+    graph_text = (
+        f"recomputed: {graph.get('n_neighbors')} neighbours on {graph.get('use_rep')}"
+        if graph.get("recomputed")
+        else f"input's obsp/{graph.get('connectivities_key')} (--neighbors_key {graph.get('neighbors_key')})"
+    )
+    facts = [
+        ("dataset", ds["id"]),
+        ("input", f"{ds['input']} ({ds['format']})"),
+        ("cells", f"{ds['n_obs']:,}"),
+        ("graph", graph_text),
+        ("columns", f"{len(data.columns)} ({', '.join(data.cfg.algorithms)}; depth {data.cfg.depth})"),
+        ("pipeline", f"{info.get('pipeline', 'scclust')} {info.get('version', '')}"),
+        ("Nextflow", info.get("nextflow", "")),
+        ("profile", info.get("profile", "")),
+        ("started", info.get("start", "")),
+        ("command line", info.get("command_line", "")),
+    ]
+    versions: dict[str, str] = {}
+    for col in data.columns:
+        versions.update({str(k): str(v) for k, v in col.params.get("versions", {}).items()})
+    params = [(k, v if isinstance(v, str) else json.dumps(v, sort_keys=True)) for k, v in sorted(data.params.items())]
+    return (
+        table(["", ""], facts, header=False)
+        + f"<details><summary>Parameters ({len(params)})</summary>{table(['parameter', 'value'], params)}</details>"
+        + f"<details><summary>Versions ({len(versions)})</summary>"
+        + f"{table(['package', 'version'], sorted(versions.items()))}</details>"
+    )
+
+
+def _metrics_section(data: ReportData, metrics: dict[str, dict[str, Any]]) -> str:
+    recommended = set((data.metrics or {}).get("recommended", {}).values())
+    note = ""
+    if data.metrics is None:
+        note = "<p>No metrics.json was given: only cluster counts and sizes (from the labels) are shown.</p>"
+    elif recommended:
+        note = f"<p>Highlighted: recommended columns. Rule: {html.escape(data.metrics['recommendation_rule'])}</p>"
+    else:
+        note = "<p>No stability bootstraps ran (--stability_bootstraps 0), so no column is recommended.</p>"
+    return note + metrics_table(metrics, recommended)
+
+
+def _tree_section(data: ReportData, by_name: dict[str, ColumnResult], plots: Path) -> str:
+    cfg, parts = data.cfg, []
+    stability = {name: m["cluster_stability"] for name, m in data.column_metrics().items() if "cluster_stability" in m}
+    for algorithm in cfg.algorithms:
+        if len(cfg.resolutions) > 1:
+            names = [column_name(algorithm, r, 1) for r in sorted(cfg.resolutions)]
+            rows = [Row(f"resolution {by_name[n].params['resolution']:g}", by_name[n].labels, stability.get(n)) for n in names]
+            path = plot_tree(rows, f"{algorithm}: level 1 across resolutions", plots / f"tree_{algorithm}_resolutions.png")
+            parts.append(embed(path, f"clustering tree of {algorithm} across resolutions"))
+        for resolution in sorted(cfg.resolutions) if cfg.depth > 1 else []:
+            names = [column_name(algorithm, resolution, level) for level in range(1, cfg.depth + 1)]
+            rows = [Row(f"level {by_name[n].params['level']}", by_name[n].labels, stability.get(n)) for n in names]
+            stem = safe_filename(f"tree_{algorithm}_{resolution!r}_levels")
+            path = plot_tree(rows, f"{algorithm} {resolution:g}: hierarchy levels", plots / f"{stem}.png")
+            parts.append(embed(path, f"clustering tree of {algorithm} {resolution:g} across levels"))
+    if not parts:
+        return "<p>One resolution and one level: there is no tree to draw.</p>"
+    legend = "Node size: cells; node colour: cluster stability (grey: not measured); edge: shared cells."
+    return f"<p>{legend}</p>" + "".join(parts)
+
+
+def _stability_section(data: ReportData, metrics: dict[str, dict[str, Any]], plots: Path) -> str:
+    stability = (data.metrics or {}).get("stability")
+    if not stability:
+        return "<p>Not measured: run with --stability_bootstraps B (e.g. 10) to re-cluster subsamples of the cells.</p>"
+    recommended = data.metrics.get("recommended", {})
+    parts = [
+        f"<p>{stability['bootstraps']} bootstraps of {stability['subsample_fraction']:g} of the cells (seed "
+        f"{stability['seed']}); a cluster's stability is its mean best Jaccard overlap with a bootstrap's clusters.</p>"
+    ]
+    for algorithm in data.cfg.algorithms:
+        names = [column_name(algorithm, r, 1) for r in sorted(data.cfg.resolutions)]
+        path = plot_stability(
+            names,
+            sorted(data.cfg.resolutions),
+            {n: metrics[n].get("cluster_stability", {}) for n in names},
+            stability.get("ari", {}),
+            recommended.get(algorithm),
+            f"{algorithm}: stability per resolution",
+            plots / f"stability_{algorithm}.png",
+            seed=data.cfg.seed,
+        )
+        parts.append(embed(path, f"stability of {algorithm} clusters per resolution"))
+    return "".join(parts)
+
+
+def _umap_section(data: ReportData, by_name: dict[str, ColumnResult], plots: Path) -> str:
+    if data.coords is None:
+        return "<p>No UMAP: the input has no obsm/X_umap; add --recompute_umap to compute one.</p>"
+    obs = data.obs.copy()
+    for col in data.columns:
+        obs[col.name] = col.labels
+    colours = [c for c in [*data.label_columns, *data.cfg.umap_colors] if c in obs]
+    clusters = [*data.earlier, *(c.name for c in data.columns)]
+    paths = plot_all(data.coords, obs, clusters, colours, plots, seed=data.cfg.seed)
+    cells = "".join(embed(p, f"UMAP coloured by {name}") for name, p in paths.items())
+    return f'<div class="grid">{cells}</div>'
+
+
+def _contingency_section(data: ReportData, by_name: dict[str, ColumnResult], plots: Path) -> str:
+    labels = [c for c in data.label_columns if c in data.obs]
+    if not labels:
+        return "<p>No --label_columns given: nothing to compare the clusters with.</p>"
+    parts = []
+    for algorithm in data.cfg.algorithms:
+        shown, why = data.shown_column(algorithm)
+        parts.append(f"<p><b>{html.escape(shown)}</b>: {why}.</p>")
+        clusters = pd.Series(np.asarray(by_name[shown].labels), index=data.obs.index)
+        for label in labels:
+            counts = contingency(clusters, data.obs[label])
+            stem = safe_filename(f"contingency_{shown}_{label}")
+            path = plot_contingency(counts, shown, label, plots / f"{stem}.png")
+            parts.append(embed(path, f"{shown} against {label}"))
+    return "".join(parts)

@@ -1,0 +1,26 @@
+/*
+ * Per dataset: report.html, plots/ and MultiQC files (REPORT), and summary.json for the summary across datasets
+ * (REPORT_SUMMARY, which workflows/scclust.nf runs after PUBLISH).
+ */
+include { REPORT } from '../../modules/local/report'
+
+workflow REPORTS {
+    take:
+    inputs      // [meta, input, dataset.json, [result.npz ...], umap.npz or []]
+    metrics     // [meta.id, metrics.json or []]
+    config
+    run_info
+    options     // the run's parameters, every one of which the report lists
+
+    main:
+    params_json = channel.value(groovy.json.JsonOutput.toJson(options)).collectFile(name: 'params.json').first()
+    report_in = inputs.map { meta, path, json, rs, u -> [meta.id, meta, path, json, rs, u] }
+        .join(metrics)
+        .map { _id, meta, path, json, rs, u, m -> [meta, path, json, rs, u, m] }
+    REPORT(report_in, config, params_json, run_info, workflow.start.toString())
+
+    emit:
+    outputs   = REPORT.out.html.mix(REPORT.out.plots, REPORT.out.multiqc.transpose())   // [meta, file or dir] to publish
+    summaries = REPORT.out.summary.map { _meta, s -> s }.collect(sort: true)
+    versions  = REPORT.out.versions
+}
