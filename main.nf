@@ -5,6 +5,7 @@
  */
 
 include { PREFLIGHT       } from './modules/local/preflight'
+include { INTEGRATE       } from './modules/local/integrate'
 include { NEIGHBORS       } from './modules/local/neighbors'
 include { CLUSTER         } from './modules/local/cluster'
 include { SPLIT_LEVEL     } from './modules/local/split_level'
@@ -82,8 +83,19 @@ workflow {
     described = PREFLIGHT.out.dataset.map { meta, json -> [meta.id, json] }
     prepared = inputs.join(described).map { _id, meta, path, json -> [meta, path, json] }
 
-    if (params.recompute_neighbors) {
-        NEIGHBORS(prepared, config)
+    // --integration builds the embedding (INTEGRATE) that the graph is then recomputed on
+    def integrating = params.integration && params.integration != 'none'
+    if (integrating) {
+        INTEGRATE(prepared, config)
+        reps = INTEGRATE.out.store.map { meta, store -> [meta.id, store] }
+        neighbors_in = prepared.map { meta, path, json -> [meta.id, meta, path, json] }.join(reps)
+            .map { _id, meta, path, json, store -> [meta, path, json, store] }
+    } else {
+        neighbors_in = prepared.map { meta, path, json -> [meta, path, json, []] }
+    }
+
+    if (params.recompute_neighbors || integrating) {
+        NEIGHBORS(neighbors_in, config)
         graphs = NEIGHBORS.out.graph.map { meta, graph -> [meta.id, graph] }
         stores = prepared.map { meta, path, json -> [meta.id, meta, path, json] }.join(graphs)
             .map { _id, meta, path, json, graph -> [meta, path, json, graph] }
@@ -145,7 +157,7 @@ workflow {
     } else {
         umaps = stores.map { meta, _p, _j, _g -> [meta.id, []] }
     }
-    merge_in = stores.map { meta, path, json, graph -> [meta.id, meta, path, json, params.recompute_neighbors ? graph : []] }
+    merge_in = stores.map { meta, path, json, graph -> [meta.id, meta, path, json, params.recompute_neighbors || integrating ? graph : []] }
         .join(grouped)
         .join(umaps)
         .map { _id, meta, path, json, graph, rs, u -> [meta, path, json, rs, graph, u] }
@@ -165,7 +177,7 @@ workflow {
     PLOTS(plot_in, config)
 
     // Every task runs the same image, so one copy of each distinct versions.yml is enough.
-    PREFLIGHT.out.versions.mix(CLUSTER.out.versions, MERGE.out.versions)
+    PREFLIGHT.out.versions.mix(CLUSTER.out.versions, MERGE.out.versions, integrating ? INTEGRATE.out.versions : channel.empty())
         .map { f -> f.text }
         .unique()
         .collectFile(name: 'software_versions.yml', storeDir: "${params.outdir}/pipeline_info", sort: true, newLine: false)
