@@ -19,6 +19,8 @@ from scclust.errors import UserError
 from scclust.testdata import pbmc_counts
 
 BASE = {"algorithm": "leiden", "resolutions": "1.0"}
+HARMONY = {"integration": "harmony", "batch_key": "b"}
+SCVI = {"integration": "scvi", "batch_key": "b"}
 
 
 @pytest.fixture(scope="module")
@@ -57,18 +59,18 @@ def test_use_rep_defaults_to_the_integration_and_the_graph_is_recomputed() -> No
         ({"integration": "harmony"}, "--integration harmony needs --batch_key"),
         ({"integration": "combat", "batch_key": "b"}, "--integration 'combat' is not supported"),
         ({"integration_args": '{"theta": 1}'}, "--integration_args is set but --integration is none"),
-        ({"integration": "harmony", "batch_key": "b", "integration_args": '{"n_layers": 2}'}, "'n_layers' is not accepted by harmony"),
-        ({"integration": "scvi", "batch_key": "b", "integration_args": '{"theta": 2}'}, "'theta' is not accepted by scvi; allowed:"),
-        ({"integration": "scvi", "batch_key": "b", "integration_args": '{"n_layers": 1.5}'}, "'n_layers' must be an integer"),
-        ({"integration": "scvi", "batch_key": "b", "integration_args": '{"n_hidden": true}'}, "'n_hidden' must be an integer"),
-        ({"integration": "scvi", "batch_key": "b", "integration_args": '{"lr": "fast"}'}, "'lr' must be a number"),
-        ({"integration": "scvi", "batch_key": "b", "integration_args": '{"early_stopping": 1}'}, "must be true or false"),
-        ({"integration": "scvi", "batch_key": "b", "integration_args": '{"gene_likelihood": "normal"}'}, "one of zinb, nb"),
-        ({"integration": "scvi", "batch_key": "b", "integration_args": '{"train_size": 1.5}'}, "in (0, 1]"),
-        ({"integration": "scvi", "batch_key": "b", "integration_args": '{"max_epochs": 5}'}, "use --scvi_max_epochs"),
-        ({"integration": "harmony", "batch_key": "b", "integration_args": '{"random_state": 5}'}, "use --seed"),
-        ({"integration": "harmony", "batch_key": "b", "integration_args": "[1]"}, "--integration_args must be a mapping"),
-        ({"integration": "scvi", "batch_key": "b", "scvi_max_epochs": 0}, "--scvi_max_epochs must be at least 1"),
+        ({**HARMONY, "integration_args": '{"n_layers": 2}'}, "'n_layers' is not accepted by harmony"),
+        ({**SCVI, "integration_args": '{"theta": 2}'}, "'theta' is not accepted by scvi; allowed:"),
+        ({**SCVI, "integration_args": '{"n_layers": 1.5}'}, "'n_layers' must be an integer"),
+        ({**SCVI, "integration_args": '{"n_hidden": true}'}, "'n_hidden' must be an integer"),
+        ({**SCVI, "integration_args": '{"lr": "fast"}'}, "'lr' must be a number"),
+        ({**SCVI, "integration_args": '{"early_stopping": 1}'}, "must be true or false"),
+        ({**SCVI, "integration_args": '{"gene_likelihood": "normal"}'}, "one of zinb, nb"),
+        ({**SCVI, "integration_args": '{"train_size": 1.5}'}, "in (0, 1]"),
+        ({**SCVI, "integration_args": '{"max_epochs": 5}'}, "use --scvi_max_epochs"),
+        ({**HARMONY, "integration_args": '{"random_state": 5}'}, "use --seed"),
+        ({**HARMONY, "integration_args": "[1]"}, "--integration_args must be a mapping"),
+        ({**SCVI, "scvi_max_epochs": 0}, "--scvi_max_epochs must be at least 1"),
     ],
 )
 def test_bad_integration_params(params: dict[str, Any], message: str) -> None:
@@ -78,13 +80,9 @@ def test_bad_integration_params(params: dict[str, Any], message: str) -> None:
 
 
 def test_valid_integration_args_are_kept() -> None:
-    cfg = config_from_params(
-        {**BASE, "integration": "scvi", "batch_key": "b", "integration_args": {"n_layers": 2, "lr": 1e-3, "dispersion": "gene-batch"}}
-    )
+    cfg = config_from_params({**BASE, **SCVI, "integration_args": {"n_layers": 2, "lr": 1e-3, "dispersion": "gene-batch"}})
     assert dict(cfg.integration_args) == {"n_layers": 2, "lr": 1e-3, "dispersion": "gene-batch"}
-    assert config_from_params({**BASE, "integration": "harmony", "batch_key": "b", "integration_args": "{theta: 1}"}).integration_args == {
-        "theta": 1
-    }
+    assert config_from_params({**BASE, **HARMONY, "integration_args": "{theta: 1}"}).integration_args == {"theta": 1}
 
 
 def test_max_epochs_rule_is_scvi_tools_own() -> None:
@@ -156,7 +154,9 @@ def test_scvi_missing_stops_preflight_with_the_install_line(
     monkeypatch.setattr("scclust.dataset.scvi_available", lambda: False)
     path = write(counts_adata, tmp_path / "d.h5ad")
     message = preflight_error(path, integration="scvi", batch_key="batch")
-    assert message.startswith("--integration scvi needs scvi-tools, which is not installed; install it with `make setup EXTRAS=scvi`")
+    assert message.startswith(
+        "--integration scvi needs scvi-tools, which is not installed; install it with `make setup EXTRAS=scvi`"
+    )
 
 
 # --- reading and HVGs ------------------------------------------------------------------------------------

@@ -302,7 +302,7 @@ def run_scvi(
         "n_latent": n_latent,
         "max_epochs": max_epochs,
         "epochs_run": len(elbo),
-        "final_loss": float(history["train_loss_epoch"].to_numpy().ravel()[-1]),
+        "final_loss": float(history["train_loss"].to_numpy().ravel()[-1]),
         "final_elbo_train": float(elbo[-1]),
         "early_stopping": bool(train_args["early_stopping"]),
         "scvi_args": args,
