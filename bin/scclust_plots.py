@@ -33,10 +33,13 @@ def main(
     with io.open_store(input_path) as root:
         obs = io.read_obs(root, input_path)
         coords = read_umap(umap_path)[0] if umap_path else io.read_rep(root, "X_umap", input_path)
+        earlier = io.read_uns_entry(root, "scclust") or {}
     columns = gather_columns(list(results), dataset, cfg)
     for col in columns:
         obs[col.name] = col.labels
-    plot_all(coords, obs, [c.name for c in columns] + cfg.umap_colors, outdir)
+    # a result store fed back in keeps its earlier columns, so its folder shows their plots too
+    names = [c for c in earlier.get("columns", []) if c in obs.columns and c not in cfg.columns()]
+    plot_all(coords, obs, [*names, *(c.name for c in columns), *cfg.umap_colors], outdir)
 
 
 if __name__ == "__main__":

@@ -12,17 +12,16 @@ from scclust.results import read_results
 @click.command()
 @click.option("--result", required=True, type=click.Path(exists=True), help="result file of the parent level")
 @click.option("--config", "config_path", required=True, type=click.Path(exists=True))
-@click.option("--batch-cells", required=True, type=click.IntRange(min=1))
 @click.option("--outdir", required=True, type=click.Path())
 @user_errors
-def main(result: str, config_path: str, batch_cells: int, outdir: str) -> None:
+def main(result: str, config_path: str, outdir: str) -> None:
     """Write <column>.<batch>.json files for every column that has a next level."""
     cfg = load_config(config_path)
     _, columns = read_results(result)
     for column in columns:
         level = int(column.params["level"]) + 1
         if level <= cfg.depth:
-            write_batches(column, cfg, level, batch_cells, outdir)
+            write_batches(column, cfg, level, outdir)
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 import pytest
+import scipy.sparse as sp
 
 from conftest import run_pipeline, tree_digest
 from scclust.testdata import pbmc
@@ -87,6 +88,26 @@ def _existing_column(adata):
     adata.obs["leiden_0.5_1"] = "old"
 
 
+def _weights(value: float) -> Callable:
+    def mutate(adata):
+        adata.obsp["connectivities"].data[7] = value
+
+    return mutate
+
+
+def _no_edges(adata):
+    adata.obsp["connectivities"] = sp.csr_matrix(adata.obsp["connectivities"].shape, dtype=np.float32)
+
+
+def _damaged_obs_column(d: Path, testdata: dict[str, Path]) -> Path:
+    path = _copy("zarr")(d, testdata)
+    column = path / "obs" / "n_genes"
+    chunks = [p for p in column.iterdir() if not p.name.startswith(".")]
+    assert chunks
+    chunks[0].write_bytes(b"garbage")
+    return path
+
+
 # id: (make input, extra args, substrings that one output line must hold, whether the error comes from a task)
 CASES: dict[str, tuple[Callable, list[str], list[str], bool]] = {
     "corrupt_file": (_corrupt, [], ["not a readable .h5ad (HDF5) file"], True),
@@ -152,6 +173,22 @@ CASES: dict[str, tuple[Callable, list[str], list[str], bool]] = {
         ["unknown parameter --resolution (did you mean --resolutions?)"],
         True,
     ),
+    "nan_weights": (_h5ad(_weights(np.nan)), [], ["obsp/connectivities has NaN or infinite weights"], True),
+    "negative_weights": (_h5ad(_weights(-1.0)), [], ["obsp/connectivities has negative weights"], True),
+    "no_edges": (_h5ad(_no_edges), [], ["obsp/connectivities has no edges", "--recompute_neighbors"], True),
+    "damaged_obs_column": (_damaged_obs_column, [], ["cannot read obs", "damaged"], True),
+    "resolutions_per_task_zero": (_copy("h5ad"), ["--resolutions_per_task", "0"], ["--resolutions_per_task"], True),
+    "resolutions_per_task_text": (_copy("h5ad"), ["--resolutions_per_task", "abc"], ["--resolutions_per_task"], True),
+    "hierarchy_key": (_copy("h5ad"), ["--hierarchy", "{a: 0.1}"], ["--hierarchy", "level 'a' is not an integer"], True),
+    "hierarchy_fraction": (_copy("h5ad"), ["--hierarchy", "2.5"], ["--hierarchy"], True),
+    "max_cpus_zero": (_copy("h5ad"), ["--max_cpus", "0"], ["--max_cpus: 0 is less than the minimum of 1"], True),
+    "max_memory_text": (_copy("h5ad"), ["--max_memory", "abc"], ['--max_memory: "abc" is invalid'], True),
+    "max_memory_above_machine": (
+        _copy("h5ad"),
+        ["--max_memory", "4096.GB"],
+        ["--max_memory 4096.GB is more than this machine's", "pass --max_memory"],
+        True,
+    ),
     "wrong_type": (
         _copy("h5ad"),
         ["--n_neighbors", "abc"],
@@ -179,6 +216,11 @@ def test_bad_input(case: str, tmp_path: Path, testdata: dict[str, Path]) -> None
         # the task's one-line message, printed by Nextflow under 'Command error:'
         assert any(line.startswith("ERROR: ") for line in lines), lines
         assert "Traceback" not in run.output, run.output[-3000:]
+        # the file as the user named it, not Nextflow's staged input/ link
+        for line in lines:
+            assert "input/bad" not in line, line
+            assert path.name not in line or str(path) in line, line
+    assert "LEVEL1:CLUSTER" not in run.output, "clustering started before the error was found"
     assert tree_digest(data) == before, "the failed run changed its input"
     assert not (run.outdir / "bad" / "clustering.zarr").exists()
     assert not list(run.outdir.glob("*/clustering.zarr")), "something was published for a failed dataset"

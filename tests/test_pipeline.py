@@ -124,7 +124,8 @@ def test_tsv_and_pipeline_info(level1):
 
 
 def test_nextflow_lint_is_clean():
-    files = [str(ROOT / "main.nf"), *map(str, sorted((ROOT / "modules").rglob("*.nf")))]
+    dirs = ("workflows", "subworkflows", "modules")
+    files = [str(ROOT / "main.nf"), *(str(f) for d in dirs for f in sorted((ROOT / d).rglob("*.nf")))]
     proc = subprocess.run([NEXTFLOW, "lint", *files], capture_output=True, text=True, cwd=ROOT, timeout=300)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "had no errors" in proc.stdout + proc.stderr

@@ -113,7 +113,7 @@ def test_killed_run_resumes_from_cache_with_identical_output(testdata, tmp_path)
     log = work / ".nextflow.log"
     deadline = time.time() + 600
     while time.time() < deadline and proc.poll() is None:
-        if log.exists() and "Submitted process > SUBCLUSTER" in log.read_text(errors="replace"):
+        if log.exists() and "Submitted process > SCCLUST:HIERARCHY:SUBCLUSTER" in log.read_text(errors="replace"):
             break
         time.sleep(0.5)
     assert proc.poll() is None, "the run finished before it could be killed"
@@ -122,8 +122,8 @@ def test_killed_run_resumes_from_cache_with_identical_output(testdata, tmp_path)
     assert not (outdir / "pbmc" / "clustering.zarr").exists(), "a killed run must not publish a store"
 
     resumed = run_pipeline(work, *args, "-resume", outdir=outdir).ok()
-    assert "Cached process > CLUSTER" in resumed.output
-    assert "Cached process > PREFLIGHT" in resumed.output
+    assert "Cached process > SCCLUST:LEVEL1:CLUSTER" in resumed.output
+    assert "Cached process > SCCLUST:INPUTS:PREFLIGHT" in resumed.output
     (tmp_path / "clean").mkdir()
     clean = run_pipeline(tmp_path / "clean", *args, outdir=tmp_path / "clean" / "results").ok()
     assert_same_labels(labels(resumed.outdir)[1], labels(clean.outdir)[1])

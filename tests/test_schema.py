@@ -16,7 +16,6 @@ SCHEMA_PATH = Path(__file__).resolve().parents[1] / "nextflow_schema.json"
 
 # The contract: every parameter and its default. A change here is a change of the pipeline's interface.
 EXPECTED_DEFAULTS: dict[str, Any] = {
-    "publish_dir_mode": "copy",
     "integration": "none",
     "batch_key": None,
     "n_top_genes": 2000,
@@ -142,7 +141,7 @@ def test_defaults_match_their_own_rules(schema: dict[str, Any]) -> None:
 
 def test_defaults_plus_required_validate(params: dict[str, Any], schema: dict[str, Any]) -> None:
     validate_params(params, schema)
-    validate_params({"input": "samples.csv", "outdir": "s3://bucket/out"}, schema)
+    validate_params({"input": "samples.csv", "outdir": "/data/out"}, schema)
 
 
 def test_load_schema_errors(tmp_path: Path) -> None:
@@ -176,7 +175,7 @@ def test_load_schema_errors(tmp_path: Path) -> None:
         ({"n_iterations": -2}, "--n_iterations: -2 is invalid"),
         ({"flavor": "foo"}, '--flavor: "foo" is not one of "igraph", "leidenalg"'),
         ({"subcluster_graph": "x"}, '--subcluster_graph: "x" is not one of "recompute", "induced"'),
-        ({"publish_dir_mode": "cp"}, "--publish_dir_mode:"),
+        ({"outdir": "s3://bucket/results"}, "--outdir:"),
         (
             {"algorithm": "leidn"},
             '--algorithm: "leidn" is invalid: must be leiden, louvain or leiden,louvain',
@@ -285,7 +284,6 @@ def test_long_values_are_shortened(params: dict[str, Any], schema: dict[str, Any
         {"input": "/data/atlas.zarr"},
         {"max_memory": "16 GB", "max_time": "2d 12h", "max_cpus": 64},
         {"awsbatch_workdir": "s3://bucket/work", "awsbatch_queue": "q", "slurm_queue": "gpu"},
-        {"publish_dir_mode": "symlink"},
         {"integration": "scvi", "batch_key": "batch", "n_latent": 10, "scvi_max_epochs": 20},
         {"integration": "harmony", "batch_key": "sample", "integration_args": {"theta": 1}, "use_rep": "X_pca"},
     ],

@@ -17,6 +17,10 @@ from scclust.results import atomic_path
 
 F = TypeVar("F", bound=Callable[..., Any])
 
+# Staged path -> the path the user gave. Tasks read inputs through Nextflow's staging links (input/pbmc.h5ad), but
+# a message must name the file as the user wrote it.
+DISPLAY_PATHS: dict[str, str] = {}
+
 
 def user_errors(fn: F) -> F:
     """Print a :class:`UserError` as one ``ERROR:`` line on stderr and exit with its code; no traceback."""
@@ -26,7 +30,10 @@ def user_errors(fn: F) -> F:
         try:
             return fn(*args, **kwargs)
         except UserError as err:
-            click.echo(f"ERROR: {err}", err=True)
+            message = str(err)
+            for staged, given in DISPLAY_PATHS.items():
+                message = message.replace(staged, given)
+            click.echo(f"ERROR: {message}", err=True)
             sys.exit(err.exit_code)
 
     return wrapper  # type: ignore[return-value]

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import math
+import os
+import re
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -50,8 +53,10 @@ class Config:
     clustering_args: Mapping[str, Any] = field(default_factory=dict)
     depth: int = 1
     levels: Mapping[int, LevelArgs] = field(default_factory=dict)
+    resolutions_per_task: int = 5
     subcluster_graph: str = "recompute"
     min_cluster_size: int | None = None
+    subcluster_batch_cells: int = 20_000
     exact_knn_max_cells: int = 50_000
     overwrite: bool = False
     recompute_umap: bool = False
@@ -108,6 +113,26 @@ class Config:
         """Every column the run writes, all levels."""
         return [column_name(a, r, level) for a in self.algorithms for r in self.resolutions for level in range(1, self.depth + 1)]
 
+    def resolution_batches(self) -> list[list[int]]:
+        """Positions in ``resolutions`` clustered per level-1 task, dealt round-robin (``0,2,4`` / ``1,3,5``).
+
+        Low resolutions take longer than high ones, so dealing them out gives every task a similar mix.
+        """
+        n_batches = math.ceil(len(self.resolutions) / self.resolutions_per_task)
+        return [list(range(b, len(self.resolutions), n_batches)) for b in range(n_batches)]
+
+    def plan(self) -> dict[str, Any]:
+        """What the Nextflow side fans out, derived from validated values only (it never parses raw params)."""
+        n_level_results = len(self.algorithms) * len(self.resolutions) * (self.depth - 1)
+        batches = [",".join(map(str, b)) for b in self.resolution_batches()]
+        return {
+            "algorithms": self.algorithms,
+            "batches": batches,
+            "depth": self.depth,
+            "n_level_results": n_level_results,
+            "n_results": len(self.algorithms) * len(batches) + n_level_results,
+        }
+
     def to_json(self) -> dict[str, Any]:
         """JSON form (the normalised config every task reads)."""
         out = asdict(self)
@@ -147,19 +172,24 @@ def _as_float(name: str, value: Any, minimum: float | None = None) -> float:
     return out
 
 
+_EXAMPLES = {"hierarchy": "3 or '{1: 0.1, 3: 0.2}'", "clustering_args": "'{\"beta\": 0.01}'"}
+
+
 def _parse_mapping(name: str, value: Any) -> dict[Any, Any]:
     if value is None or value == "":
         return {}
     if isinstance(value, Mapping):
         return dict(value)
+    example = _EXAMPLES.get(name, "'{\"key\": value}'")
     try:
         parsed = yaml.safe_load(str(value))  # YAML is a superset of JSON, so both spellings work
     except yaml.YAMLError:
-        raise UserError(f"--{name} is not valid JSON/YAML: {value!r}; pass e.g. '{{\"beta\": 0.01}}'") from None
+        raise UserError(f"--{name} is not valid JSON/YAML: {value!r}; pass e.g. {example}") from None
     if parsed is None:
         return {}
     if not isinstance(parsed, Mapping):
-        raise UserError(f"--{name} must be a mapping, got {value!r}; pass e.g. '{{\"beta\": 0.01}}'")
+        kind = "an integer depth or a mapping" if name == "hierarchy" else "a mapping"
+        raise UserError(f"--{name} must be {kind}, got {value!r}; pass e.g. {example}")
     return dict(parsed)
 
 
@@ -278,7 +308,9 @@ def config_from_params(params: Mapping[str, Any]) -> Config:
         clustering_args=clustering_args,
         depth=depth,
         levels=levels,
+        resolutions_per_task=_as_int("resolutions_per_task", p.get("resolutions_per_task", 5), minimum=1),
         subcluster_graph=subcluster_graph,
+        subcluster_batch_cells=_as_int("subcluster_batch_cells", p.get("subcluster_batch_cells", 20_000), minimum=1),
         min_cluster_size=_as_int("min_cluster_size", min_cluster_size, 1) if min_cluster_size not in (None, "") else None,
         exact_knn_max_cells=_as_int("exact_knn_max_cells", p.get("exact_knn_max_cells", 50_000), minimum=0),
         overwrite=_as_bool("overwrite", p.get("overwrite", False)),
@@ -312,3 +344,36 @@ def load_config(path: str | Path) -> Config:
         data = json.load(fh)
     levels = {int(k): LevelArgs(**v) for k, v in data.pop("levels").items()}
     return Config(**{**data, "levels": levels})
+
+
+_MEMORY_UNITS = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
+
+
+def parse_memory(text: str) -> int:
+    """Bytes of a Nextflow memory size (``8.GB``, ``'16 GB'``, ``500MB``; units of 1024, as Nextflow reads them)."""
+    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\.?\s*([KMGT]?)B\s*", str(text))
+    if not match:
+        raise UserError(f"--max_memory must be a memory size such as 8.GB or '16 GB', got {text!r}")
+    return int(float(match.group(1)) * _MEMORY_UNITS[match.group(2)])
+
+
+def check_local_resources(params: Mapping[str, Any]) -> None:
+    """With the local executor, refuse caps this machine cannot meet (Nextflow would fail a task later, naming none).
+
+    Raises
+    ------
+    UserError
+        Naming ``--max_memory`` or ``--max_cpus`` and a value that fits.
+    """
+    total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    wanted = parse_memory(params.get("max_memory", "8.GB"))
+    if wanted > total:
+        fits = max(1, int(total / (1 << 30)))
+        raise UserError(
+            f"--max_memory {params.get('max_memory')} is more than this machine's {total / (1 << 30):.1f} GB "
+            f"(local executor); pass --max_memory {fits}.GB or less"
+        )
+    cores = len(os.sched_getaffinity(0))
+    cpus = _as_int("max_cpus", params.get("max_cpus", 2), minimum=1)
+    if cpus > cores:
+        raise UserError(f"--max_cpus {cpus} is more than this machine's {cores} cores (local executor); pass --max_cpus {cores}")

@@ -18,8 +18,9 @@ def inspect_dataset(path: str | Path, cfg: Config, dataset_id: str) -> dict[str,
     Raises
     ------
     UserError
-        For anything the user must fix: not AnnData, too few cells, duplicate cell ids, missing graph or
-        embedding, ``n_neighbors`` too large, columns that exist already, unknown colours.
+        For anything the user must fix: not AnnData, too few cells, duplicate cell ids, a damaged obs, a missing,
+        damaged, empty or non-finite graph, a missing embedding, ``n_neighbors`` too large, columns that exist
+        already, unknown colours. Isolated cells are a warning (``warnings``), kept in every column's params.
     """
     p = Path(path)
     with io.open_store(p) as root:
@@ -32,7 +33,8 @@ def inspect_dataset(path: str | Path, cfg: Config, dataset_id: str) -> dict[str,
             raise UserError(
                 f"input {p}: obs names are not unique (e.g. {dup!r}); make them unique with adata.obs_names_make_unique()"
             )
-        obs_columns = set(root["obs"].attrs.get("column-order", []))
+        obs_columns = set(io.check_obs(root, p).columns)
+        warnings: list[str] = []
         if not cfg.overwrite:
             clash = [c for c in cfg.columns() if c in obs_columns]
             if clash:
@@ -57,7 +59,16 @@ def inspect_dataset(path: str | Path, cfg: Config, dataset_id: str) -> dict[str,
             shape = _stored_shape(root["obsp"][conn])
             if shape != (n, n):
                 raise UserError(f"input {p}: obsp/{conn} has shape {shape}, not {n} x {n} cells; add --recompute_neighbors")
-            io.check_chunks(root["obsp"][conn], f"obsp/{conn}", p)
+            edges = io.scan_graph(root, conn, p)
+            if edges["n_edges"] == 0:
+                raise UserError(
+                    f"input {p}: obsp/{conn} has no edges; every cell would be its own cluster. Add --recompute_neighbors"
+                )
+            if edges["n_isolated"]:
+                warnings.append(
+                    f"obsp/{conn}: {edges['n_isolated']} of {n} cells have no edge in the graph; each will be a cluster "
+                    "of its own (add --recompute_neighbors for a graph without isolated cells)"
+                )
             stored = io.read_uns_entry(root, cfg.neighbors_key)
             params = stored.get("params", {}) if isinstance(stored, dict) else {}
             graph = {
@@ -66,6 +77,7 @@ def inspect_dataset(path: str | Path, cfg: Config, dataset_id: str) -> dict[str,
                 "distances_key": dist,
                 "recomputed": False,
                 "stored_params": to_jsonable(params),
+                **edges,
             }
         needs_rep = cfg.recompute_neighbors or (cfg.depth > 1 and cfg.subcluster_graph == "recompute")
         if needs_rep and rep_in_input:
@@ -100,6 +112,7 @@ def inspect_dataset(path: str | Path, cfg: Config, dataset_id: str) -> dict[str,
         "compute_pca": compute_pca,
         "umap_in_input": has_umap,
         "columns": cfg.columns(),
+        "warnings": warnings,
         **({"integration": integration} if integration is not None else {}),
     }
 

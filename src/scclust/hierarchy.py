@@ -69,9 +69,11 @@ def plan_batches(labels: pd.Categorical, *, min_cluster_size: int, batch_cells: 
     return batches, unsplit
 
 
-def write_batches(result: ColumnResult, cfg: Config, level: int, batch_cells: int, outdir: str | Path) -> list[Path]:
+def write_batches(result: ColumnResult, cfg: Config, level: int, outdir: str | Path) -> list[Path]:
     """Write one JSON file per batch of parent clusters for re-clustering ``result`` at ``level``."""
-    batches, unsplit = plan_batches(result.labels, min_cluster_size=cfg.level_min_cluster_size(level), batch_cells=batch_cells)
+    batches, unsplit = plan_batches(
+        result.labels, min_cluster_size=cfg.level_min_cluster_size(level), batch_cells=cfg.subcluster_batch_cells
+    )
     out = Path(outdir)
     out.mkdir(parents=True, exist_ok=True)
     paths = []

@@ -57,7 +57,13 @@ def open_store(path: str | Path) -> Iterator[Group]:
         return
     try:
         handle = h5py.File(p, "r")
-    except OSError:
+    except OSError as err:
+        if "lock" in str(err).lower():
+            raise UserError(
+                f"input {p}: locked by another process (HDF5 file lock): it is open for writing elsewhere, e.g. a "
+                "notebook with read_h5ad(..., backed='r+') or h5py.File(..., 'a'); close it there (adata.file.close() "
+                "or restart that kernel) and rerun"
+            ) from None
         raise UserError(
             f"input {p}: not a readable .h5ad (HDF5) file; check the path or re-export it with anndata.write_h5ad"
         ) from None
@@ -243,3 +249,68 @@ def read_uns_entry(root: Group, key: str) -> Any:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         return read_elem(root["uns"][key])
+
+
+def scan_graph(root: Group, key: str, path: str | Path, block: int = 1 << 22) -> dict[str, int]:
+    """Read every stored value of ``obsp[key]`` in blocks: refuse damage, NaN, infinite or negative weights.
+
+    scanpy clusters such a graph without complaint (NaN weights give one cell per cluster); the run would only
+    fail, or silently mislead, after all its clustering. Reads ``block`` entries at a time, never the whole graph.
+
+    Returns
+    -------
+    ``n_edges`` (stored non-zero weights) and ``n_isolated`` (cells with no edge).
+    """
+    node = root["obsp"][key]
+    where = f"obsp/{key}"
+    check_chunks(node, where, path)
+    try:
+        if _is_dense_array(node):
+            n = int(node.shape[0])
+            degree = np.zeros(n, dtype=np.int64)
+            rows = max(1, block // max(n, 1))
+            for start in range(0, n, rows):
+                values = np.asarray(node[start : start + rows])
+                _check_weights(values, where, path)
+                degree[start : start + rows] = (values != 0).sum(axis=1)
+        else:
+            n = int(node.attrs["shape"][0])
+            data, indices = node["data"], node["indices"]
+            pointers = np.asarray(node["indptr"][:], dtype=np.int64)
+            csr = node.attrs["encoding-type"] == "csr_matrix"
+            # CSR: a row's degree is its stored count less its stored zeros; CSC: count rows in the indices
+            degree = np.diff(pointers) if csr else np.zeros(n, dtype=np.int64)
+            for start in range(0, int(data.shape[0]), block):
+                values = np.asarray(data[start : start + block])
+                _check_weights(values, where, path)
+                rows = np.asarray(indices[start : start + block])  # read in any case: a damaged chunk fails here
+                if csr:
+                    zeros = start + np.flatnonzero(values == 0)
+                    degree -= np.bincount(np.searchsorted(pointers, zeros, side="right") - 1, minlength=n)[:n]
+                else:
+                    degree += np.bincount(rows[values != 0], minlength=n)[:n]
+    except UserError:
+        raise
+    except Exception as err:
+        raise UserError(
+            f"input {path}: cannot read {where} ({type(err).__name__}); the store may be damaged, re-export it"
+        ) from None
+    return {"n_edges": int(degree.sum()), "n_isolated": int((degree == 0).sum())}
+
+
+def _check_weights(values: np.ndarray, where: str, path: str | Path) -> None:
+    if not np.isfinite(values).all():
+        raise UserError(f"input {path}: {where} has NaN or infinite weights; recompute the graph (--recompute_neighbors)")
+    if (values < 0).any():
+        raise UserError(f"input {path}: {where} has negative weights; pass a kNN connectivity graph or --recompute_neighbors")
+
+
+def check_obs(root: Group, path: str | Path) -> pd.DataFrame:
+    """Read all of obs, as MERGE will, so that a damaged column fails before any clustering."""
+    if isinstance(root, zarr.Group):
+        for name, array in root["obs"].arrays():
+            check_chunks(array, f"obs/{name}", path)
+        for name, group in root["obs"].groups():
+            for sub, array in group.arrays():
+                check_chunks(array, f"obs/{name}/{sub}", path)
+    return read_obs(root, path)

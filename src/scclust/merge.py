@@ -3,11 +3,18 @@
 For a .zarr input the store links (symbolic links to absolute paths) every group it does not change to the
 input, and writes only obs, uns and any group that gained entries. For an .h5ad input, whose groups cannot be
 linked into, it holds everything but X, layers and raw (see README).
+
+A link always points at real data outside any scclust result store: a result store fed back in as input (to add
+resolutions) is replaced when the new one is published, so whatever lives in it is copied, and links found in it
+are followed to the data they name. A result store is marked by :data:`STORE_MARK` in its root attributes, which
+anndata does not carry over when a user re-saves the data (their copy is then an ordinary input).
 """
 
 from __future__ import annotations
 
+import functools
 import itertools
+import json
 import os
 import shutil
 import warnings
@@ -25,6 +32,7 @@ from scclust.errors import UserError
 from scclust.results import ColumnResult, atomic_path, read_results, to_jsonable
 
 H5AD_COPIED = ("var", "obsm", "obsp", "varm", "varp")
+STORE_MARK = "scclust_result_store"
 
 
 def gather_columns(result_files: list[str | Path], dataset: dict[str, Any], cfg: Config) -> list[ColumnResult]:
@@ -104,14 +112,46 @@ class _StoreBuilder:
             self.write_elem(group, key, value)
 
     def write(self, directory: Path) -> None:
-        """Write every file, then the links, under ``directory``."""
+        """Write every file, then the links (or copies, see :func:`place`), under ``directory``."""
         for key, buffer in self._files.items():
             path = directory / key
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_bytes(buffer.to_bytes())
         for name, target in self._links:
             (directory / name).parent.mkdir(parents=True, exist_ok=True)
-            os.symlink(target, directory / name)
+            place(directory / name, target)
+
+
+def place(dest: Path, source: Path) -> None:
+    """Make ``dest`` a link to the real data behind ``source``, or a copy where that data lies in a result store."""
+    real = source.resolve()
+    if not in_result_store(real):
+        os.symlink(real, dest)
+    elif real.is_dir():
+        dest.mkdir()
+        for child in real.iterdir():
+            place(dest / child.name, child)
+    else:
+        shutil.copyfile(real, dest)
+
+
+def in_result_store(path: Path) -> bool:
+    """Whether ``path`` lies inside a store that scclust wrote (and may replace on a later run)."""
+    return any(_is_result_store(str(p)) for p in (path, *path.parents))
+
+
+@functools.lru_cache(maxsize=4096)
+def _is_result_store(directory: str) -> bool:
+    d = Path(directory)
+    for meta, in_attributes in ((d / ".zattrs", False), (d / "zarr.json", True)):
+        if meta.is_file():
+            try:
+                attrs = json.loads(meta.read_text())
+            except (OSError, ValueError):
+                return False
+            attrs = attrs.get("attributes", {}) if in_attributes else attrs
+            return isinstance(attrs, dict) and STORE_MARK in attrs
+    return False
 
 
 def merge_dataset(
@@ -131,10 +171,17 @@ def merge_dataset(
     with io.open_store(src) as root:
         obs = io.read_obs(root, src)
         fmt = 3 if isinstance(root, zarr.Group) and root.metadata.zarr_format == 3 else 2
+        earlier = io.read_uns_entry(root, "scclust")
+        earlier = earlier if isinstance(earlier, dict) else {}
         uns_new, obsp_new, obsm_new = _new_entries(columns, run_info, cfg, graph_store, umap)
-        out = _StoreBuilder(fmt, dict(root.attrs) or {"encoding-type": "anndata", "encoding-version": "0.1.0"})
+        attrs = dict(root.attrs) or {"encoding-type": "anndata", "encoding-version": "0.1.0"}
+        out = _StoreBuilder(fmt, {**attrs, STORE_MARK: run_info.get("version", "unknown")})
         for col in columns:
             obs[col.name] = col.labels
+        # columns of earlier runs (a result store fed back in) stay listed, and stay in clusters.tsv
+        names = [c for c in earlier.get("columns", []) if c in obs.columns and c not in uns_new["scclust"]["columns"]]
+        names += uns_new["scclust"]["columns"]
+        uns_new["scclust"] = {**earlier, **uns_new["scclust"], "columns": names}
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             write_elem(out.root, "obs", obs)
@@ -169,7 +216,7 @@ def merge_dataset(
     if final.exists():
         shutil.rmtree(final)
     tmp.replace(final)
-    write_tsv(obs.index, columns, out_tsv)
+    write_tsv(obs[names], out_tsv)
 
 
 def _new_entries(
@@ -203,9 +250,9 @@ def _new_entries(
     return uns, obsp, obsm
 
 
-def write_tsv(obs_names: pd.Index, columns: list[ColumnResult], out_tsv: str | Path) -> None:
-    """Cell id plus one column per clustering, tab-separated, for R and spreadsheets."""
-    table = pd.DataFrame({c.name: np.asarray(c.labels) for c in columns}, index=pd.Index(obs_names, name="cell_id"))
+def write_tsv(clusters: pd.DataFrame, out_tsv: str | Path) -> None:
+    """Cell id plus one column per clustering, tab-separated, for R and spreadsheets (README: how to read it)."""
+    table = clusters.astype(str).rename_axis("cell_id")
     tmp = atomic_path(out_tsv)
     table.to_csv(tmp, sep="\t")
     tmp.replace(out_tsv)

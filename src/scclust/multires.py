@@ -43,6 +43,7 @@ def base_params(spec: ClusterSpec, cfg: Config, dataset: dict[str, Any], *, leve
         "n_cell_cpu": cfg.n_cell_cpu,
         "max_cluster_factor": cfg.max_cluster_factor,
         "max_singleton_fraction": cfg.max_singleton_fraction,
+        **({"warnings": dataset["warnings"]} if dataset.get("warnings") else {}),
     }
 
 

@@ -9,7 +9,7 @@ process PLOTS {
     path config
 
     output:
-    tuple val(meta), path("plots/*.png"), emit: plots
+    tuple val(meta), path("plots"), emit: plots
 
     script:
     def resultArgs = results instanceof List ? results.collect { r -> q(r) }.join(' ') : q(results)

@@ -7,14 +7,13 @@ process SPLIT_LEVEL {
     input:
     tuple val(meta), path(result, stageAs: 'parent/*')
     path config
-    val batch_cells
 
     output:
     tuple val(meta), path(result), path("batches/*.json"), emit: batches
 
     script:
     """
-    scclust_split.py --result ${q(result)} --config ${q(config)} --batch-cells ${q(batch_cells)} --outdir batches
+    scclust_split.py --result ${q(result)} --config ${q(config)} --outdir batches
     """
 
     stub:

@@ -1,0 +1,97 @@
+/*
+ * Datasets in, validated: the samplesheet (or one path), PREFLIGHT (params and each dataset checked before any
+ * heavy task), the batches integrated (--integration) and the kNN graph recomputed where asked.
+ */
+include { PREFLIGHT } from '../../modules/local/preflight'
+include { INTEGRATE } from '../../modules/local/integrate'
+include { NEIGHBORS } from '../../modules/local/neighbors'
+
+workflow INPUTS {
+    take:
+    datasets   // [[meta, path], ...] from readDatasets
+    options    // the run's parameters
+
+    main:
+    params_in = channel.value(groovy.json.JsonOutput.toJson(options)).collectFile(name: 'params.json').first()
+    PREFLIGHT(channel.fromList(datasets), params_in, file("${projectDir}/nextflow_schema.json"))
+    // every dataset's preflight validates the same params into the same config; any one serves
+    config = PREFLIGHT.out.config.first()
+    plan = PREFLIGHT.out.plan.first().map { f -> new groovy.json.JsonSlurper().parse(f.toFile()) }
+    described = PREFLIGHT.out.dataset.map { meta, json ->
+        new groovy.json.JsonSlurper().parse(json.toFile()).warnings.each { w -> log.warn("${meta.id}: ${w}") }
+        [meta.id, json]
+    }
+    prepared = channel.fromList(datasets)
+        .map { meta, path -> [meta.id, meta, path] }
+        .join(described)
+        .map { _id, meta, path, json -> [meta, path, json] }
+
+    // --integration builds the embedding (INTEGRATE) that the graph is then recomputed on
+    def integrating = options.integration && options.integration != 'none'
+    if (integrating) {
+        INTEGRATE(prepared, config)
+        reps = INTEGRATE.out.store.map { meta, store -> [meta.id, store] }
+        neighbors_in = prepared.map { meta, path, json -> [meta.id, meta, path, json] }
+            .join(reps)
+            .map { _id, meta, path, json, store -> [meta, path, json, store] }
+        versions = PREFLIGHT.out.versions.mix(INTEGRATE.out.versions)
+    } else {
+        neighbors_in = prepared.map { meta, path, json -> [meta, path, json, []] }
+        versions = PREFLIGHT.out.versions
+    }
+
+    if (options.recompute_neighbors || integrating) {
+        NEIGHBORS(neighbors_in, config)
+        graphs = NEIGHBORS.out.graph.map { meta, graph -> [meta.id, graph] }
+        stores = prepared.map { meta, path, json -> [meta.id, meta, path, json] }
+            .join(graphs)
+            .map { _id, meta, path, json, graph -> [meta, path, json, graph] }
+    } else {
+        stores = prepared.map { meta, path, json -> [meta, path, json, path] }
+    }
+
+    emit:
+    stores                            // [meta, input, dataset.json, store holding the graph]
+    config                            // config.json: the validated parameters
+    plan                              // parsed plan.json: algorithms, resolution batches, depth, result counts
+    versions
+}
+
+// [meta, path] per dataset, from one .h5ad/.zarr path or a CSV samplesheet with columns id,path. A result store
+// fed back in (`<outdir>/<id>/clustering.zarr`) keeps its dataset id.
+def readDatasets(input) {
+    if (!input) {
+        error("missing required parameter --input: pass an .h5ad, a .zarr or a CSV samplesheet (id,path)")
+    }
+    def source = file(input.toString())
+    if (!source.exists()) {
+        error("--input ${input}: no such file or directory; check the path")
+    }
+    if (!source.name.toLowerCase().endsWith('.csv')) {
+        def id = source.name == 'clustering.zarr' ? source.parent.name : source.name.replaceAll(/\.(h5ad|zarr)\/?$/, '')
+        return [[[id: id, input: input.toString()], source]]
+    }
+    def rows = source.splitCsv(header: true)
+    if (!rows || !rows[0].containsKey('id') || !rows[0].containsKey('path')) {
+        error("samplesheet ${source}: needs a header line 'id,path' and at least one row")
+    }
+    def seen = [] as Set
+    return rows.withIndex().collect { row, i ->
+        def id = row.id?.trim()
+        def path = row.path?.trim()
+        if (!id || !path) {
+            error("samplesheet ${source} row ${i + 2}: id and path must both be set")
+        }
+        if (id.contains('/') || id == '.' || id == '..' || id.startsWith('.') || id =~ /[\x00-\x1f]/) {
+            error("samplesheet ${source} row ${i + 2}: id '${id}' must not contain '/' or control characters, nor start with '.'")
+        }
+        if (!seen.add(id)) {
+            error("samplesheet ${source} row ${i + 2}: id '${id}' is used twice; ids must be unique")
+        }
+        def dataset = path.startsWith('/') || path.contains('://') ? file(path) : source.parent.resolve(path)
+        if (!dataset.exists()) {
+            error("samplesheet ${source} row ${i + 2}: ${path} does not exist; fix the path")
+        }
+        [[id: id, input: path], dataset]
+    }
+}

@@ -1,0 +1,79 @@
+/*
+ * scclust: inputs -> level 1 -> hierarchy -> merge into one zarr -> plots -> publish, per dataset.
+ * The fan-out (algorithms, resolution batches, depth, result counts) comes from PREFLIGHT's validated plan.
+ */
+include { INPUTS; readDatasets } from '../subworkflows/local/inputs'
+include { LEVEL1               } from '../subworkflows/local/level1'
+include { HIERARCHY            } from '../subworkflows/local/hierarchy'
+include { UMAP                 } from '../modules/local/umap'
+include { MERGE                } from '../modules/local/merge'
+include { PLOTS                } from '../modules/local/plots'
+include { PUBLISH              } from '../modules/local/publish'
+
+workflow SCCLUST {
+    take:
+    options   // the run's parameters; PREFLIGHT validates them before any task depends on them
+
+    main:
+    def datasets = readDatasets(options.input)
+    INPUTS(datasets, options)
+    stores = INPUTS.out.stores
+    config = INPUTS.out.config
+    plan = INPUTS.out.plan
+
+    LEVEL1(stores, config, plan)
+    HIERARCHY(LEVEL1.out.results, stores, config, plan, datasets.size())
+    grouped = LEVEL1.out.results.mix(HIERARCHY.out.results)
+        .combine(plan)
+        .map { meta, result, p -> [groupKey(meta.id, p.n_results), result] }
+        .groupTuple()
+        .map { id, rs -> [id.toString(), rs.sort { r -> r.toString() }] }
+
+    if (options.recompute_umap) {
+        UMAP(stores.map { meta, path, json, graph -> [meta, path, graph, json] }, config)
+        umaps = UMAP.out.umap.map { meta, u -> [meta.id, u] }
+    } else {
+        umaps = stores.map { meta, _p, _j, _g -> [meta.id, []] }
+    }
+    def graphRecomputed = options.recompute_neighbors || (options.integration && options.integration != 'none')
+    merge_in = stores.map { meta, path, json, graph -> [meta.id, meta, path, json, graphRecomputed ? graph : []] }
+        .join(grouped)
+        .join(umaps)
+        .map { _id, meta, path, json, graph, rs, u -> [meta, path, json, rs, graph, u] }
+    run_info = channel.value(groovy.json.JsonOutput.toJson([
+        pipeline: workflow.manifest.name,
+        version: workflow.manifest.version,
+        command_line: workflow.commandLine,
+        nextflow: nextflow.version.toString(),
+        profile: workflow.profile,
+    ])).collectFile(name: 'run_info.json').first()
+    MERGE(merge_in, config, run_info)
+
+    PLOTS(
+        merge_in
+            .filter { _meta, _path, json, _rs, _graph, _u -> options.recompute_umap || options.umap_colors || hasUmap(json) }
+            .map { meta, path, json, rs, _graph, u -> [meta, path, json, rs, u] },
+        config,
+    )
+
+    // Everything a dataset gets is published together, once every dataset of the run is complete, and replaces
+    // the dataset's earlier folder as a whole (see modules/local/publish).
+    outputs = MERGE.out.zarr.mix(MERGE.out.tsv, PLOTS.out.plots)
+        .map { meta, item -> [meta.id, meta, item] }
+        .groupTuple()
+        .map { _id, metas, items -> [metas[0], items] }
+    PUBLISH(outputs, file(options.outdir).toAbsolutePath().toString())
+
+    // Every task runs the same image, so one copy of each distinct versions.yml is enough.
+    INPUTS.out.versions.mix(LEVEL1.out.versions, MERGE.out.versions)
+        .map { f -> f.text }
+        .unique()
+        .collectFile(name: 'software_versions.yml', storeDir: "${options.outdir}/pipeline_info", sort: true, newLine: false)
+    channel.value(groovy.json.JsonOutput.prettyPrint(groovy.json.JsonOutput.toJson(options)))
+        .collectFile(name: 'params.json', storeDir: "${options.outdir}/pipeline_info")
+    config.map { f -> f.text }.collectFile(name: 'scclust_config.json', storeDir: "${options.outdir}/pipeline_info")
+}
+
+def hasUmap(json) {
+    return new groovy.json.JsonSlurper().parse(json.toFile()).umap_in_input
+}
