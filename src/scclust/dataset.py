@@ -121,7 +121,7 @@ def _check_integration(root: io.Group, p: Path, cfg: Config) -> dict[str, Any] |
     """Check what INTEGRATE needs (batch column, counts, scvi-tools) and describe it; ``None`` without integration."""
     if cfg.integration == "none":
         return None
-    # with --use_gpu the task runs in the CUDA image, which has scvi-tools; INTEGRATE itself checks there
+    # with --use_gpu INTEGRATE may run in another environment (label process_gpu) and checks there itself
     if cfg.integration == "scvi" and not cfg.use_gpu and not scvi_available():
         raise UserError(f"--integration scvi needs scvi-tools, which is not installed; {SCVI_INSTALL_HINT}")
     key = OBSM_KEYS[cfg.integration]
