@@ -52,12 +52,12 @@ def make_counts(path: Path, n_cells: int, n_genes: int, n_batches: int, seed: in
 
 def run_task(workdir: Path, data: Path, method: str, epochs: int) -> dict[str, float | str]:
     workdir.mkdir(parents=True, exist_ok=True)
-    params = {"integration": method, "batch_key": "batch", "scvi_max_epochs": epochs, "resolutions": "1.0"}
+    params = {"input": str(data), "outdir": str(workdir), "integration": method, "batch_key": "batch", "scvi_max_epochs": epochs}
     (workdir / "params.json").write_text(json.dumps(params))
     bin_dir = ROOT / "bin"
     subprocess.run(
         [sys.executable, bin_dir / "scclust_preflight.py", "--params", "params.json", "--schema", ROOT / "nextflow_schema.json",
-         "--input", data, "--id", "bench", "--out-config", "config.json", "--out", "dataset.json"],
+         "--input", data, "--id", "bench", "--out-config", "config.json", "--out", "dataset.json", "--out-plan", "plan.json"],
         cwd=workdir, check=True,
     )  # fmt: skip
     start = time.perf_counter()
