@@ -3,11 +3,16 @@ PYTHON ?= python3
 VENV := .venv
 NEXTFLOW ?= $(CURDIR)/$(VENV)/bin/nextflow
 STAMP := $(VENV)/.scclust-setup
+# `make setup EXTRAS=scvi` adds scvi-tools and torch (requirements/scvi.txt, ~5.4 GB installed) for --integration scvi.
+# Their wheels are downloaded once into WHEELHOUSE and installed from there, so a fresh clone (CI) re-uses them.
+EXTRAS ?=
+WHEELHOUSE ?= $(HOME)/.cache/scclust/wheels
+EXTRA_STAMPS := $(foreach extra,$(EXTRAS),$(VENV)/.scclust-$(extra))
 export NXF_HOME ?= $(CURDIR)/.nextflow-home
 
 .PHONY: setup demo test lint clean
 
-setup: $(STAMP)
+setup: $(STAMP) $(EXTRA_STAMPS)
 
 $(STAMP): pyproject.toml requirements/lock.txt requirements/dev.txt scripts/install_nextflow.sh
 	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
@@ -15,6 +20,12 @@ $(STAMP): pyproject.toml requirements/lock.txt requirements/dev.txt scripts/inst
 	$(VENV)/bin/python -m pip install -q -r requirements/lock.txt -r requirements/dev.txt
 	$(VENV)/bin/python -m pip install -q --no-deps -e .
 	scripts/install_nextflow.sh $(VENV)
+	touch $@
+
+$(VENV)/.scclust-scvi: $(STAMP) requirements/scvi.txt
+	$(VENV)/bin/python -m pip download -q --no-deps -d $(WHEELHOUSE) -r requirements/scvi.txt
+	$(VENV)/bin/python -m pip install -q --no-deps --no-index --find-links $(WHEELHOUSE) -r requirements/scvi.txt
+	$(VENV)/bin/python -m pip check
 	touch $@
 
 demo: setup

@@ -12,12 +12,13 @@ from scclust.neighbors import recompute_graph
 @click.option("--input", "input_path", required=True, type=click.Path(exists=True))
 @click.option("--config", "config_path", required=True, type=click.Path(exists=True))
 @click.option("--dataset", "dataset_path", required=True, type=click.Path(exists=True))
+@click.option("--integration-store", type=click.Path(exists=True), help="INTEGRATE's store, if any")
 @click.option("--out", required=True, type=click.Path())
 @click.option("--versions", default="versions.yml", show_default=True)
 @user_errors
-def main(input_path: str, config_path: str, dataset_path: str, out: str, versions: str) -> None:
+def main(input_path: str, config_path: str, dataset_path: str, integration_store: str | None, out: str, versions: str) -> None:
     """Write the graph store."""
-    recompute_graph(input_path, load_config(config_path), read_json(dataset_path), out)
+    recompute_graph(input_path, load_config(config_path), read_json(dataset_path), out, integration_store)
     write_versions(versions, "scclust_neighbors.py")
 
 

@@ -16,13 +16,20 @@ SCHEMA_PATH = Path(__file__).resolve().parents[1] / "nextflow_schema.json"
 
 # The contract: every parameter and its default. A change here is a change of the pipeline's interface.
 EXPECTED_DEFAULTS: dict[str, Any] = {
+    "integration": "none",
+    "batch_key": None,
+    "n_top_genes": 2000,
+    "counts_layer": "counts",
+    "n_latent": 30,
+    "scvi_max_epochs": None,
+    "integration_args": "{}",
     "algorithm": "leiden",
     "resolutions": "1.0",
     "resolutions_per_task": "auto",
     "neighbors_key": "neighbors",
     "recompute_neighbors": False,
     "n_neighbors": 15,
-    "use_rep": "X_pca",
+    "use_rep": None,
     "n_pcs": 50,
     "pca_layer": None,
     "seed": 0,
@@ -60,6 +67,7 @@ EXPECTED_DEFAULTS: dict[str, Any] = {
 REQUIRED = ["input", "outdir"]
 GROUPS = [
     "input_output_options",
+    "integration_options",
     "clustering_options",
     "hierarchy_options",
     "umap_options",
@@ -188,6 +196,10 @@ def test_load_schema_errors(tmp_path: Path) -> None:
         ({"max_memory": "8 GiB"}, "--max_memory:"),
         ({"max_time": "1 week"}, "--max_time:"),
         ({"awsbatch_workdir": "/scratch/work"}, "--awsbatch_workdir:"),
+        ({"integration": "bbknn"}, '--integration: "bbknn" is not one of "none", "harmony", "scvi"'),
+        ({"n_top_genes": 0}, "--n_top_genes: 0 is less than the minimum of 1"),
+        ({"scvi_max_epochs": 0}, "--scvi_max_epochs: 0 is less than the minimum of 1"),
+        ({"n_latent": "30"}, "--n_latent must be an integer"),
     ],
 )
 def test_invalid_values(params: dict[str, Any], schema: dict[str, Any], override: dict[str, Any], expected: str) -> None:
@@ -282,6 +294,8 @@ def test_long_values_are_shortened(params: dict[str, Any], schema: dict[str, Any
         {"input": "/data/atlas.zarr"},
         {"max_memory": "16 GB", "max_time": "2d 12h", "max_cpus": 64},
         {"awsbatch_workdir": "s3://bucket/work", "awsbatch_queue": "q", "slurm_queue": "gpu"},
+        {"integration": "scvi", "batch_key": "batch", "n_latent": 10, "scvi_max_epochs": 20},
+        {"integration": "harmony", "batch_key": "sample", "integration_args": {"theta": 1}, "use_rep": "X_pca"},
     ],
 )
 def test_valid_values(params: dict[str, Any], schema: dict[str, Any], override: dict[str, Any]) -> None:

@@ -38,7 +38,8 @@ workflow SCCLUST {
     } else {
         umaps = stores.map { meta, _p, _j, _g -> [meta.id, []] }
     }
-    merge_in = stores.map { meta, path, json, graph -> [meta.id, meta, path, json, options.recompute_neighbors ? graph : []] }
+    def graphRecomputed = options.recompute_neighbors || (options.integration && options.integration != 'none')
+    merge_in = stores.map { meta, path, json, graph -> [meta.id, meta, path, json, graphRecomputed ? graph : []] }
         .join(grouped)
         .join(umaps)
         .map { _id, meta, path, json, graph, rs, u -> [meta, path, json, rs, graph, u] }

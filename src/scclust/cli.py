@@ -52,7 +52,7 @@ def write_json(path: str | Path, data: Any) -> None:
     tmp.replace(path)
 
 
-def write_versions(path: str | Path, process: str) -> None:
-    """nf-core style ``versions.yml``: the process name, then package: version lines."""
-    lines = [f'"{process}":'] + [f"    {k}: {v}" for k, v in package_versions().items()]
+def write_versions(path: str | Path, process: str, extra: tuple[str, ...] = ()) -> None:
+    """nf-core style ``versions.yml``: the process name, then package: version lines (plus ``extra`` packages)."""
+    lines = [f'"{process}":'] + [f"    {k}: {v}" for k, v in package_versions(extra).items()]
     Path(path).write_text("\n".join(lines) + "\n")

@@ -25,6 +25,7 @@ from scclust.clustering import (
     parse_resolutions,
 )
 from scclust.errors import UserError
+from scclust.integrate import INTEGRATIONS, OBSM_KEYS, validate_integration_args
 
 # Keys a --hierarchy level may set besides the clustering extras of EXTRA_RULES (and random_state, seed's alias).
 LEVEL_KEYS = frozenset({"resolution", "flavor", "n_iterations", "seed", "n_neighbors", "min_cluster_size"})
@@ -79,6 +80,13 @@ class Config:
     label_columns: list[str] = field(default_factory=list)
     stability_bootstraps: int = 0
     subsample_fraction: float = 0.8
+    integration: str = "none"
+    batch_key: str | None = None
+    n_top_genes: int = 2000
+    counts_layer: str = "counts"
+    n_latent: int = 30
+    scvi_max_epochs: int | None = None
+    integration_args: Mapping[str, Any] = field(default_factory=dict)
 
     def level_args(self, level: int) -> LevelArgs:
         """Arguments of ``level`` (empty when the level only inherits)."""
@@ -372,6 +380,16 @@ def config_from_params(params: Mapping[str, Any]) -> Config:
     subcluster_graph = str(p.get("subcluster_graph", "recompute"))
     if subcluster_graph not in SUBCLUSTER_GRAPHS:
         raise UserError(f"--subcluster_graph {subcluster_graph!r} is not supported; use recompute or induced")
+    integration = str(p.get("integration") or "none")
+    if integration not in INTEGRATIONS:
+        raise UserError(f"--integration {integration!r} is not supported; use one of: {', '.join(INTEGRATIONS)}")
+    batch_key = str(p["batch_key"]) if p.get("batch_key") not in (None, "") else None
+    if integration != "none" and batch_key is None:
+        raise UserError(f"--integration {integration} needs --batch_key: the obs column that names each cell's batch")
+    integration_args = validate_integration_args(integration, _parse_mapping("integration_args", p.get("integration_args")))
+    # the graph is built on the integrated embedding unless --use_rep names another one
+    use_rep = str(p.get("use_rep") or OBSM_KEYS.get(integration, "X_pca"))
+    scvi_max_epochs = p.get("scvi_max_epochs")
     umap_colors = [c.strip() for c in str(p.get("umap_colors") or "").split(",") if c.strip()]
     min_cluster_size = p.get("min_cluster_size")
     per_task = p.get("resolutions_per_task", "auto")
@@ -384,9 +402,9 @@ def config_from_params(params: Mapping[str, Any]) -> Config:
         resolutions_per_task=None if per_task == "auto" else _as_int("resolutions_per_task", per_task, minimum=1),
         max_cpus=_as_int("max_cpus", p.get("max_cpus", 2), minimum=1),
         neighbors_key=str(p.get("neighbors_key", "neighbors")),
-        recompute_neighbors=_as_bool("recompute_neighbors", p.get("recompute_neighbors", False)),
+        recompute_neighbors=integration != "none" or _as_bool("recompute_neighbors", p.get("recompute_neighbors", False)),
         n_neighbors=_as_int("n_neighbors", p.get("n_neighbors", 15), minimum=2),
-        use_rep=str(p.get("use_rep", "X_pca")),
+        use_rep=use_rep,
         n_pcs=_as_int("n_pcs", p.get("n_pcs", 50), minimum=1),
         pca_layer=str(p["pca_layer"]) if p.get("pca_layer") else None,
         **run_args,
@@ -407,6 +425,13 @@ def config_from_params(params: Mapping[str, Any]) -> Config:
         label_columns=_comma_list("label_columns", p.get("label_columns")),
         stability_bootstraps=_as_int("stability_bootstraps", p.get("stability_bootstraps", 0), minimum=0),
         subsample_fraction=subsample_fraction,
+        integration=integration,
+        batch_key=batch_key,
+        n_top_genes=_as_int("n_top_genes", p.get("n_top_genes", 2000), minimum=1),
+        counts_layer=str(p.get("counts_layer") or "counts"),
+        n_latent=_as_int("n_latent", p.get("n_latent", 30), minimum=1),
+        scvi_max_epochs=_as_int("scvi_max_epochs", scvi_max_epochs, 1) if scvi_max_epochs not in (None, "") else None,
+        integration_args=integration_args,
     )
     if cfg.n_iterations == 0:
         raise UserError("--n_iterations must be positive or -1 (until stable), got 0")

@@ -9,6 +9,7 @@ from typing import Any
 from scclust import io
 from scclust.config import Config
 from scclust.errors import UserError
+from scclust.integrate import OBSM_KEYS, SCVI_INSTALL_HINT, counts_source, read_batches, scvi_available
 from scclust.resources import cluster_memory_bytes, graph_entries_estimate
 from scclust.results import obs_fingerprint, to_jsonable
 
@@ -51,7 +52,9 @@ def inspect_dataset(path: str | Path, cfg: Config, dataset_id: str) -> dict[str,
             hint = f"did you mean {close[0]!r}?" if close else "pick existing columns"
             raise UserError(f"--label_columns: {missing_labels[0]!r} is not an obs column of {p}; {hint}")
 
-        rep_in_input = cfg.use_rep in io.obsm_keys(root)
+        integration = _check_integration(root, p, cfg)
+        integrated = integration is not None and cfg.use_rep == integration["obsm_key"]
+        rep_in_input = cfg.use_rep in io.obsm_keys(root) and not integrated
         compute_pca = False
         graph: dict[str, Any]
         if cfg.recompute_neighbors:
@@ -88,7 +91,7 @@ def inspect_dataset(path: str | Path, cfg: Config, dataset_id: str) -> dict[str,
         needs_rep = cfg.recompute_neighbors or (cfg.depth > 1 and cfg.subcluster_graph == "recompute")
         if needs_rep and rep_in_input:
             io.read_rep(root, cfg.use_rep, p)  # fails on NaN/inf before any task starts
-        elif needs_rep:
+        elif needs_rep and not integrated:
             if cfg.use_rep != "X_pca" or not cfg.recompute_neighbors:
                 raise UserError(
                     f"input {p}: --use_rep {cfg.use_rep!r} is not in obsm (has: {', '.join(io.obsm_keys(root)) or 'nothing'}); "
@@ -122,6 +125,30 @@ def inspect_dataset(path: str | Path, cfg: Config, dataset_id: str) -> dict[str,
         "graph_entries": n_entries,
         # read by conf/base.config (label process_high_memory) to size CLUSTER's memory request
         "cluster_memory_bytes": cluster_memory_bytes(n_entries),
+        **({"integration": integration} if integration is not None else {}),
+    }
+
+
+def _check_integration(root: io.Group, p: Path, cfg: Config) -> dict[str, Any] | None:
+    """Check what INTEGRATE needs (batch column, counts, scvi-tools) and describe it; ``None`` without integration."""
+    if cfg.integration == "none":
+        return None
+    # with --use_gpu INTEGRATE may run in another environment (label process_gpu) and checks there itself
+    if cfg.integration == "scvi" and not cfg.use_gpu and not scvi_available():
+        raise UserError(f"--integration scvi needs scvi-tools, which is not installed; {SCVI_INSTALL_HINT}")
+    key = OBSM_KEYS[cfg.integration]
+    if key in io.obsm_keys(root) and not cfg.overwrite:
+        raise UserError(
+            f"input {p}: obsm already has {key!r}; pass --overwrite to replace it in the output, "
+            f"or cluster on it with --integration none --use_rep {key} --recompute_neighbors true"
+        )
+    batches = read_batches(root, cfg.batch_key or "", p)
+    return {
+        "method": cfg.integration,
+        "obsm_key": key,
+        "counts": counts_source(root, cfg.counts_layer, p),
+        "n_batches": int(batches.nunique()),
+        "n_vars": int(_stored_shape(root["var"][root["var"].attrs.get("_index", "_index")])[0]),
     }
 
 

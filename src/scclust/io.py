@@ -108,6 +108,16 @@ def read_obs_column(root: Group, key: str, path: str | Path) -> np.ndarray | pd.
         raise UserError(f"input {path}: cannot read obs/{key} ({type(err).__name__}); the store may be damaged") from None
 
 
+def read_var_names(root: Group, path: str | Path) -> pd.Index:
+    """Read only the var index (gene ids)."""
+    var = root["var"]
+    try:
+        names = read_elem(var[var.attrs.get("_index", "_index")])
+    except Exception as err:
+        raise UserError(f"input {path}: cannot read the var index ({type(err).__name__}); the store may be damaged") from None
+    return pd.Index([str(x) for x in np.asarray(names, dtype=object)], dtype=object)
+
+
 def n_obs(root: Group) -> int:
     """Number of cells, from the obs index alone."""
     obs = root["obs"]

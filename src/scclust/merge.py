@@ -239,6 +239,7 @@ def _new_entries(
         uns[name]["metrics"] = uns_metrics(entry)
     obsp: dict[str, Any] = {}
     obsm: dict[str, Any] = {}
+    integration = None
     if graph_store is not None:
         with io.open_store(graph_store) as groot:
             for key in groot["obsp"].keys():
@@ -246,7 +247,10 @@ def _new_entries(
             uns[cfg.neighbors_key] = read_elem(groot["uns"][cfg.neighbors_key])
             if "pca" in groot["uns"]:
                 uns["pca"] = read_elem(groot["uns"]["pca"])
-                obsm[cfg.use_rep] = read_elem(groot["obsm"][cfg.use_rep])
+            integration = read_elem(groot["uns"]["integration"]) if "integration" in groot["uns"] else None
+            # the graph store holds only embeddings computed in this run (PCA, integration)
+            for key in io.obsm_keys(groot):
+                obsm[key] = read_elem(groot["obsm"][key])
     if umap is not None:
         obsm["X_umap"] = umap[0]
         uns["umap"] = {"params": umap[1]}
@@ -254,6 +258,8 @@ def _new_entries(
     if metrics and "recommended" in metrics:
         uns["scclust"]["recommended"] = metrics["recommended"]
         uns["scclust"]["recommendation_rule"] = metrics["recommendation_rule"]
+    if integration is not None:
+        uns["scclust"]["integration"] = integration
     return uns, obsp, obsm
 
 

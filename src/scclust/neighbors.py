@@ -99,21 +99,38 @@ def neighbors_on(
     return adata
 
 
-def recompute_graph(path: str | Path, cfg: Config, dataset: dict[str, Any], out: str | Path) -> None:
-    """Write a small zarr store with the recomputed graph (and PCA when it was computed) to ``out``."""
+def recompute_graph(
+    path: str | Path, cfg: Config, dataset: dict[str, Any], out: str | Path, integration_store: str | Path | None = None
+) -> None:
+    """Write a small zarr store with the recomputed graph to ``out``.
+
+    The store also holds every embedding that is new: a PCA computed here, and the integrated embedding of
+    ``integration_store`` (with its params as ``uns['integration']``), so that later tasks and MERGE find them.
+    """
     p = Path(path)
+    new: dict[str, np.ndarray] = {}
+    integration = None
+    if integration_store is not None:
+        with io.open_store(integration_store) as iroot:
+            key = dataset["integration"]["obsm_key"]
+            new[key] = io.read_rep(iroot, key, integration_store)
+            integration = io.read_uns_entry(iroot, "integration")
     with io.open_store(p) as root:
         names = io.read_obs_names(root, p)
         pca_params = None
-        if dataset["compute_pca"]:
+        if cfg.use_rep in new:
+            rep = new[cfg.use_rep]
+        elif dataset["compute_pca"]:
             rep, pca_params = compute_pca(read_x(root, cfg.pca_layer, p), cfg.n_pcs, cfg.seed)
+            new[cfg.use_rep] = rep
         else:
             rep = io.read_rep(root, cfg.use_rep, p)
     adata = neighbors_on(rep, cfg, n_neighbors=cfg.n_neighbors, key=cfg.neighbors_key, obs_names=names)
+    adata.obsm = new  # the input's own embedding is not duplicated
     if pca_params is not None:
         adata.uns["pca"] = {"params": {**pca_params, "source": dataset["graph"].get("pca_source", "X")}}
-    else:
-        del adata.obsm[cfg.use_rep]  # the input has it; do not duplicate it
+    if integration is not None:
+        adata.uns["integration"] = integration
     write_zarr_atomic(adata, out)
 
 

@@ -1,8 +1,9 @@
 /*
  * Datasets in, validated: the samplesheet (or one path), PREFLIGHT (params and each dataset checked before any
- * heavy task), and the kNN graph recomputed where asked.
+ * heavy task), the batches integrated (--integration) and the kNN graph recomputed where asked.
  */
 include { PREFLIGHT } from '../../modules/local/preflight'
+include { INTEGRATE } from '../../modules/local/integrate'
 include { NEIGHBORS } from '../../modules/local/neighbors'
 
 workflow INPUTS {
@@ -27,8 +28,22 @@ workflow INPUTS {
         .join(described)
         .map { _id, meta, path, json -> [meta, path, json] }
 
-    if (options.recompute_neighbors) {
-        NEIGHBORS(prepared, config)
+    // --integration builds the embedding (INTEGRATE) that the graph is then recomputed on
+    def integrating = options.integration && options.integration != 'none'
+    if (integrating) {
+        INTEGRATE(prepared, config)
+        reps = INTEGRATE.out.store.map { meta, store -> [meta.id, store] }
+        neighbors_in = prepared.map { meta, path, json -> [meta.id, meta, path, json] }
+            .join(reps)
+            .map { _id, meta, path, json, store -> [meta, path, json, store] }
+        versions = PREFLIGHT.out.versions.mix(INTEGRATE.out.versions)
+    } else {
+        neighbors_in = prepared.map { meta, path, json -> [meta, path, json, []] }
+        versions = PREFLIGHT.out.versions
+    }
+
+    if (options.recompute_neighbors || integrating) {
+        NEIGHBORS(neighbors_in, config)
         graphs = NEIGHBORS.out.graph.map { meta, graph -> [meta.id, graph] }
         stores = prepared.map { meta, path, json -> [meta.id, meta, path, json] }
             .join(graphs)
@@ -41,7 +56,7 @@ workflow INPUTS {
     stores                            // [meta, input, dataset.json, store holding the graph]
     config                            // config.json: the validated parameters
     plan                              // parsed plan.json: algorithms, resolution batches, depth, result counts
-    versions = PREFLIGHT.out.versions
+    versions
 }
 
 // [meta, path] per dataset, from one .h5ad/.zarr path or a CSV samplesheet with columns id,path. A result store

@@ -6,7 +6,7 @@ process NEIGHBORS {
     label 'process_gpu'
 
     input:
-    tuple val(meta), path(input, stageAs: 'input/*'), path(dataset)
+    tuple val(meta), path(input, stageAs: 'input/*'), path(dataset), path(integration, stageAs: 'integration/*')
     path config
 
     output:
@@ -14,8 +14,9 @@ process NEIGHBORS {
     path "versions.yml",                 emit: versions
 
     script:
+    def integrationArg = integration ? "--integration-store ${q(integration)}" : ''
     """
-    scclust_neighbors.py --input ${q(input)} --config ${q(config)} --dataset ${q(dataset)} --out graph.zarr
+    scclust_neighbors.py --input ${q(input)} --config ${q(config)} --dataset ${q(dataset)} ${integrationArg} --out graph.zarr
     """
 
     stub:
