@@ -58,7 +58,7 @@ def open_store(path: str | Path) -> Iterator[Group]:
     try:
         handle = h5py.File(p, "r")
     except OSError as err:
-        if "lock" in str(err).lower():
+        if "unable to lock file" in str(err).lower():  # HDF5's words for a lock held by another process
             raise UserError(
                 f"input {p}: locked by another process (HDF5 file lock): it is open for writing elsewhere, e.g. a "
                 "notebook with read_h5ad(..., backed='r+') or h5py.File(..., 'a'); close it there (adata.file.close() "
