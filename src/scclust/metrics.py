@@ -19,7 +19,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from scclust import io
-from scclust.clustering import GraphClusterer
+from scclust.clustering import igraph_from_adjacency
 from scclust.config import Config
 from scclust.results import ColumnResult, atomic_path
 from scclust.stability import RULE, gather_stability, recommend
@@ -106,7 +106,7 @@ def compute_metrics(
     fingerprint
         The dataset's obs fingerprint, to check the bootstrap files against.
     """
-    graph = undirected_graph(adjacency)
+    graph, weights = undirected_graph(adjacency)
     by_name = {c.name: c for c in columns}
     previous = previous_columns(columns)
     silhouette = _Silhouette(rep) if rep is not None else None
@@ -128,8 +128,8 @@ def compute_metrics(
         cluster_sizes = sizes.pop("cluster_sizes")
         entry.update(sizes)
         membership = codes.tolist()
-        entry["modularity"] = graph.modularity(membership, weights="weight", resolution=1.0)
-        entry["modularity_at_resolution"] = graph.modularity(membership, weights="weight", resolution=entry["resolution"])
+        entry["modularity"] = graph.modularity(membership, weights=weights, resolution=1.0)
+        entry["modularity_at_resolution"] = graph.modularity(membership, weights=weights, resolution=entry["resolution"])
         if silhouette is not None:
             entry.update(silhouette.score(codes))
         if col.name in previous:
@@ -163,8 +163,8 @@ def compute_metrics(
     return doc
 
 
-def undirected_graph(adjacency: sp.spmatrix) -> Any:
-    """The undirected igraph graph scanpy builds from ``adjacency``, with each pair once (weights summed).
+def undirected_graph(adjacency: sp.spmatrix) -> tuple[Any, np.ndarray]:
+    """The undirected igraph graph scanpy builds from ``adjacency``, with each pair once (weights summed), and its weights.
 
     scanpy's graph holds every stored ``(i, j)`` as its own edge, so a symmetric matrix gives each pair twice; one
     edge of the summed weight has the same strengths and total weight, hence the same modularity at any resolution,
@@ -172,7 +172,7 @@ def undirected_graph(adjacency: sp.spmatrix) -> Any:
     """
     csr = sp.csr_matrix(adjacency)
     once = sp.triu(csr + csr.T, k=1) + sp.diags(csr.diagonal())
-    return GraphClusterer(once).graph(directed=False)
+    return igraph_from_adjacency(once, directed=False)
 
 
 class _Silhouette:
