@@ -67,8 +67,8 @@ def inspect_dataset(path: str | Path, cfg: Config, dataset_id: str) -> dict[str,
             shape = _stored_shape(root["obsp"][conn])
             if shape != (n, n):
                 raise UserError(f"input {p}: obsp/{conn} has shape {shape}, not {n} x {n} cells; add --recompute_neighbors")
-            n_entries = _stored_entries(root["obsp"][conn], n)
             edges = io.scan_graph(root, conn, p)
+            n_entries = edges["n_edges"]  # what igraph will hold: the non-zero entries
             if edges["n_edges"] == 0:
                 raise UserError(
                     f"input {p}: obsp/{conn} has no edges; every cell would be its own cluster. Add --recompute_neighbors"
@@ -150,13 +150,6 @@ def _check_integration(root: io.Group, p: Path, cfg: Config) -> dict[str, Any] |
         "n_batches": int(batches.nunique()),
         "n_vars": int(_stored_shape(root["var"][root["var"].attrs.get("_index", "_index")])[0]),
     }
-
-
-def _stored_entries(node: Any, n_obs: int) -> int:
-    """Stored entries of a sparse matrix group (from its metadata, nothing read), or all of a dense one."""
-    if "data" in node:
-        return int(node["data"].shape[0])
-    return n_obs * n_obs
 
 
 def _stored_shape(node: Any) -> tuple[int, ...]:
