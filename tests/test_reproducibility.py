@@ -124,6 +124,10 @@ def test_killed_run_resumes_from_cache_with_identical_output(testdata, tmp_path)
     resumed = run_pipeline(work, *args, "-resume", outdir=outdir).ok()
     assert "Cached process > SCCLUST:LEVEL1:CLUSTER" in resumed.output
     assert "Cached process > SCCLUST:INPUTS:PREFLIGHT" in resumed.output
+    # a finished run resumed again redoes none of the heavy tasks, the merge included
+    again = run_pipeline(work, *args, "-resume", outdir=outdir).ok()
+    assert "Cached process > SCCLUST:MERGE" in again.output
+    assert "Submitted process > SCCLUST:MERGE" not in again.output
     (tmp_path / "clean").mkdir()
     clean = run_pipeline(tmp_path / "clean", *args, outdir=tmp_path / "clean" / "results").ok()
     assert_same_labels(labels(resumed.outdir)[1], labels(clean.outdir)[1])

@@ -46,7 +46,8 @@ workflow SCCLUST {
     run_info = channel.value(groovy.json.JsonOutput.toJson([
         pipeline: workflow.manifest.name,
         version: workflow.manifest.version,
-        command_line: workflow.commandLine,
+        // without -resume, which changes no result: MERGE stays cached when a run is resumed
+        command_line: workflow.commandLine.replaceAll(/\s-resume(\s+([0-9a-f]{8}-[0-9a-f-]{27}|[a-z]+_[a-z]+))?(?=\s|$)/, ''),
         nextflow: nextflow.version.toString(),
         profile: workflow.profile,
     ])).collectFile(name: 'run_info.json').first()
@@ -64,7 +65,7 @@ workflow SCCLUST {
         EVALUATE.out.json.map { meta, m -> [meta.id, m] },
         config,
         run_info,
-        options,
+        INPUTS.out.params,
     )
 
     // Everything a dataset gets is published together, once every dataset of the run is complete, and replaces

@@ -12,8 +12,7 @@ workflow INPUTS {
     options    // the run's parameters
 
     main:
-    params_in = channel.value(groovy.json.JsonOutput.toJson(options)).collectFile(name: 'params.json').first()
-    PREFLIGHT(channel.fromList(datasets), params_in, file("${projectDir}/nextflow_schema.json"))
+    PREFLIGHT(channel.fromList(datasets), groovy.json.JsonOutput.toJson(options), file("${projectDir}/nextflow_schema.json"))
     // every dataset's preflight validates the same params into the same config; any one serves
     config = PREFLIGHT.out.config.first()
     plan = PREFLIGHT.out.plan.first().map { f -> new groovy.json.JsonSlurper().parse(f.toFile()) }
@@ -54,6 +53,7 @@ workflow INPUTS {
 
     emit:
     stores                            // [meta, input, dataset.json, store holding the graph]
+    params   = PREFLIGHT.out.params.first()   // params.json: the parameters as the user gave them
     config                            // config.json: the validated parameters
     plan                              // parsed plan.json: algorithms, resolution batches, depth, result counts
     versions

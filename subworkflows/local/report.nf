@@ -10,10 +10,9 @@ workflow REPORTS {
     metrics     // [meta.id, metrics.json or []]
     config
     run_info
-    options     // the run's parameters, every one of which the report lists
+    params_json // the run's parameters (PREFLIGHT's params.json), every one of which the report lists
 
     main:
-    params_json = channel.value(groovy.json.JsonOutput.toJson(options)).collectFile(name: 'params.json').first()
     report_in = inputs.map { meta, path, json, rs, u -> [meta.id, meta, path, json, rs, u] }
         .join(metrics)
         .map { _id, meta, path, json, rs, u, m -> [meta, path, json, rs, u, m] }
