@@ -3,7 +3,7 @@
 
 import click
 
-from scclust.cli import read_json, user_errors
+from scclust.cli import config_option, dataset_option, read_json, user_errors
 from scclust.config import load_config
 from scclust.hierarchy import collect_level
 from scclust.results import read_column, write_results
@@ -13,8 +13,8 @@ from scclust.results import read_column, write_results
 @click.option("--parent", required=True, type=click.Path(exists=True), help="result file holding the parent column")
 @click.option("--column", required=True, help="parent column name")
 @click.option("--level", required=True, type=click.IntRange(min=2))
-@click.option("--config", "config_path", required=True, type=click.Path(exists=True))
-@click.option("--dataset", "dataset_path", required=True, type=click.Path(exists=True))
+@config_option
+@dataset_option
 @click.option("--out", required=True, type=click.Path())
 @click.argument("partials", nargs=-1, required=True, type=click.Path(exists=True))
 @user_errors

@@ -3,18 +3,18 @@
 
 import click
 
-from scclust.cli import read_json, user_errors, write_versions
+from scclust.cli import config_option, dataset_option, read_json, user_errors, versions_option, write_versions
 from scclust.config import load_config
 from scclust.integrate import write_integration
 
 
 @click.command()
 @click.option("--input", "input_path", required=True, type=click.Path(exists=True))
-@click.option("--config", "config_path", required=True, type=click.Path(exists=True))
-@click.option("--dataset", "dataset_path", required=True, type=click.Path(exists=True))
+@config_option
+@dataset_option
 @click.option("--threads", required=True, type=click.IntRange(min=1), help="the task's cpus")
 @click.option("--out", required=True, type=click.Path())
-@click.option("--versions", default="versions.yml", show_default=True)
+@versions_option
 @user_errors
 def main(input_path: str, config_path: str, dataset_path: str, threads: int, out: str, versions: str) -> None:
     """Write the integration store."""

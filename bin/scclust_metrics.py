@@ -3,7 +3,7 @@
 
 import click
 
-from scclust.cli import read_json, user_errors, write_versions
+from scclust.cli import config_option, dataset_option, read_json, user_errors, versions_option, write_versions
 from scclust.config import load_config
 from scclust.merge import gather_columns
 from scclust.metrics import compute_metrics, read_inputs, write_metrics
@@ -14,12 +14,12 @@ from scclust.neighbors import rep_store
 @click.command()
 @click.option("--input", "input_path", required=True, type=click.Path(exists=True), help="the dataset (.h5ad/.zarr)")
 @click.option("--graph-store", required=True, type=click.Path(exists=True), help="store holding the clustered graph")
-@click.option("--config", "config_path", required=True, type=click.Path(exists=True))
-@click.option("--dataset", "dataset_path", required=True, type=click.Path(exists=True))
+@config_option
+@dataset_option
 @click.option("--bootstrap", "bootstraps", multiple=True, type=click.Path(exists=True), help="a STABILITY file (repeat)")
 @click.option("--out-json", required=True, type=click.Path())
 @click.option("--out-tsv", required=True, type=click.Path())
-@click.option("--versions", default="versions.yml", show_default=True)
+@versions_option
 @click.argument("results", nargs=-1, required=True, type=click.Path(exists=True))
 @user_errors
 def main(

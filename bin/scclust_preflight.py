@@ -8,7 +8,7 @@ here rather than in a task of its own: one Python start-up fewer on the way to t
 
 import click
 
-from scclust.cli import DISPLAY_PATHS, read_json, user_errors, write_json, write_versions
+from scclust.cli import DISPLAY_PATHS, read_json, user_errors, versions_option, write_json, write_versions
 from scclust.config import check_local_resources, config_from_params
 from scclust.dataset import inspect_dataset
 from scclust.schema import load_schema, validate_params
@@ -24,7 +24,7 @@ from scclust.schema import load_schema, validate_params
 @click.option("--out-config", required=True, type=click.Path(), help="normalised config.json")
 @click.option("--out-plan", required=True, type=click.Path(), help="plan.json: algorithms, batches, depth, counts")
 @click.option("--out", required=True, type=click.Path(), help="dataset.json")
-@click.option("--versions", default="versions.yml", show_default=True)
+@versions_option
 @user_errors
 def main(
     params_path: str,

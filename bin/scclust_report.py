@@ -5,18 +5,16 @@ from pathlib import Path
 
 import click
 
-from scclust import io
-from scclust.cli import read_json, user_errors, write_json, write_versions
+from scclust.cli import config_option, dataset_option, read_json, user_errors, write_json, write_versions
 from scclust.config import load_config
 from scclust.merge import gather_columns
-from scclust.neighbors import read_umap
-from scclust.report import ReportData, build_report
+from scclust.report import ReportData, build_report, read_shown
 
 
 @click.command()
 @click.option("--input", "input_path", required=True, type=click.Path(exists=True))
-@click.option("--config", "config_path", required=True, type=click.Path(exists=True))
-@click.option("--dataset", "dataset_path", required=True, type=click.Path(exists=True))
+@config_option
+@dataset_option
 @click.option("--params", "params_path", required=True, type=click.Path(exists=True), help="every parameter of the run")
 @click.option("--run-info", required=True, type=click.Path(exists=True), help="pipeline version and command line")
 @click.option("--started", default="", help="when the run started")
@@ -40,24 +38,14 @@ def main(
     """Write the report of one dataset into OUTDIR."""
     cfg = load_config(config_path)
     dataset = read_json(dataset_path)
-    metrics = read_json(metrics_path) if metrics_path else None
-    names = list(dict.fromkeys([*cfg.label_columns, *cfg.umap_colors]))
-    with io.open_store(input_path) as root:
-        # a result store fed back in keeps its earlier columns, so its folder shows their plots too
-        in_obs = set(root["obs"].attrs.get("column-order", []))
-        stored = (io.read_uns_entry(root, "scclust") or {}).get("columns", [])
-        earlier = [c for c in stored if c in in_obs and c not in cfg.columns()]
-        obs = io.read_obs_columns(root, input_path, list(dict.fromkeys([*earlier, *names])))
-        coords = read_umap(umap_path)[0] if umap_path else None
-        if coords is None and "X_umap" in io.obsm_keys(root):
-            coords = io.read_rep(root, "X_umap", input_path)
+    obs, coords, earlier = read_shown(input_path, cfg, umap_path)
     data = ReportData(
         dataset=dataset,
         cfg=cfg,
         params=read_json(params_path),
         run_info={**read_json(run_info), "start": started},
         columns=gather_columns(list(results), dataset, cfg),
-        metrics=metrics,
+        metrics=read_json(metrics_path) if metrics_path else None,
         coords=coords,
         obs=obs,
         earlier=earlier,

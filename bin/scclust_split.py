@@ -3,7 +3,7 @@
 
 import click
 
-from scclust.cli import user_errors
+from scclust.cli import config_option, user_errors
 from scclust.config import load_config
 from scclust.hierarchy import write_batches
 from scclust.results import read_results
@@ -11,7 +11,7 @@ from scclust.results import read_results
 
 @click.command()
 @click.option("--result", required=True, type=click.Path(exists=True), help="result file of the parent level")
-@click.option("--config", "config_path", required=True, type=click.Path(exists=True))
+@config_option
 @click.option("--outdir", required=True, type=click.Path())
 @user_errors
 def main(result: str, config_path: str, outdir: str) -> None:

@@ -3,7 +3,7 @@
 
 import click
 
-from scclust.cli import read_json, user_errors, write_versions
+from scclust.cli import config_option, dataset_option, read_json, user_errors, versions_option, write_versions
 from scclust.config import load_config
 from scclust.multires import load_graph
 from scclust.stability import cluster_bootstrap, write_bootstrap
@@ -11,13 +11,13 @@ from scclust.stability import cluster_bootstrap, write_bootstrap
 
 @click.command()
 @click.option("--graph-store", required=True, type=click.Path(exists=True), help="store holding the clustered kNN graph")
-@click.option("--config", "config_path", required=True, type=click.Path(exists=True))
-@click.option("--dataset", "dataset_path", required=True, type=click.Path(exists=True))
+@config_option
+@dataset_option
 @click.option("--algorithm", required=True)
 @click.option("--indices", required=True, help="comma list of positions in the run's resolutions")
 @click.option("--bootstrap", required=True, type=int, help="bootstrap number (0-based); seeds the subsample")
 @click.option("--out", required=True, type=click.Path())
-@click.option("--versions", default="versions.yml", show_default=True)
+@versions_option
 @user_errors
 def main(
     graph_store: str, config_path: str, dataset_path: str, algorithm: str, indices: str, bootstrap: int, out: str, versions: str

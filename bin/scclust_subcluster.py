@@ -3,7 +3,7 @@
 
 import click
 
-from scclust.cli import read_json, user_errors, write_versions
+from scclust.cli import config_option, read_json, user_errors, versions_option, write_versions
 from scclust.config import load_config
 from scclust.hierarchy import subcluster_batch, write_partial
 from scclust.neighbors import rep_store
@@ -19,11 +19,11 @@ from scclust.results import read_column
     type=click.Path(exists=True),
     help="batch file from scclust_split.py",
 )
-@click.option("--config", "config_path", required=True, type=click.Path(exists=True))
+@config_option
 @click.option("--input", "input_path", required=True, type=click.Path(exists=True), help="the dataset")
 @click.option("--graph-store", required=True, type=click.Path(exists=True), help="store holding the kNN graph")
 @click.option("--out", required=True, type=click.Path())
-@click.option("--versions", default="versions.yml", show_default=True)
+@versions_option
 @user_errors
 def main(parent: str, batch_path: str, config_path: str, input_path: str, graph_store: str, out: str, versions: str) -> None:
     """Write the batch's child labels."""

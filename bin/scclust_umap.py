@@ -3,7 +3,7 @@
 
 import click
 
-from scclust.cli import read_json, user_errors, write_versions
+from scclust.cli import config_option, dataset_option, read_json, user_errors, versions_option, write_versions
 from scclust.config import load_config
 from scclust.neighbors import compute_umap, rep_store, write_umap
 
@@ -11,10 +11,10 @@ from scclust.neighbors import compute_umap, rep_store, write_umap
 @click.command()
 @click.option("--graph-store", required=True, type=click.Path(exists=True))
 @click.option("--input", "input_path", required=True, type=click.Path(exists=True))
-@click.option("--config", "config_path", required=True, type=click.Path(exists=True))
-@click.option("--dataset", "dataset_path", required=True, type=click.Path(exists=True))
+@config_option
+@dataset_option
 @click.option("--out", required=True, type=click.Path())
-@click.option("--versions", default="versions.yml", show_default=True)
+@versions_option
 @user_errors
 def main(graph_store: str, input_path: str, config_path: str, dataset_path: str, out: str, versions: str) -> None:
     """Write umap.npz."""

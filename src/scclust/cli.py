@@ -22,6 +22,16 @@ F = TypeVar("F", bound=Callable[..., Any])
 DISPLAY_PATHS: dict[str, str] = {}
 
 
+# The options every task command shares: PREFLIGHT's config.json and dataset.json, and where versions.yml goes.
+config_option = click.option(
+    "--config", "config_path", required=True, type=click.Path(exists=True), help="config.json written by PREFLIGHT"
+)
+dataset_option = click.option(
+    "--dataset", "dataset_path", required=True, type=click.Path(exists=True), help="dataset.json written by PREFLIGHT"
+)
+versions_option = click.option("--versions", default="versions.yml", show_default=True, help="where versions.yml goes")
+
+
 def user_errors(fn: F) -> F:
     """Print a :class:`UserError` as one ``ERROR:`` line on stderr and exit with its code; no traceback."""
 

@@ -17,10 +17,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from scclust import io
 from scclust.charts import contingency, plot_contingency, plot_stability
 from scclust.clustering import column_name
 from scclust.config import Config
 from scclust.multiqc import write_multiqc
+from scclust.neighbors import read_umap
 from scclust.plots import plot_all, safe_filename
 from scclust.report_html import img, metrics_table, page, table
 from scclust.results import ColumnResult, atomic_path
@@ -73,6 +75,24 @@ class ReportData:
         return column_name(algorithm, middle, 1), (
             "no recommendation without --stability_bootstraps, so the middle resolution of level 1 is shown"
         )
+
+
+def read_shown(input_path: str, cfg: Config, umap_path: str | None) -> tuple[pd.DataFrame, np.ndarray | None, list[str]]:
+    """The obs columns the report colours by, the UMAP coordinates, and the earlier scclust columns of the input.
+
+    A result store fed back in keeps its earlier columns, so its folder shows their plots too. Coordinates come from
+    ``umap_path`` when this run computed them, else from the input's ``obsm/X_umap``, if any.
+    """
+    names = list(dict.fromkeys([*cfg.label_columns, *cfg.umap_colors]))
+    with io.open_store(input_path) as root:
+        in_obs = set(root["obs"].attrs.get("column-order", []))
+        stored = (io.read_uns_entry(root, "scclust") or {}).get("columns", [])
+        earlier = [c for c in stored if c in in_obs and c not in cfg.columns()]
+        obs = io.read_obs_columns(root, input_path, list(dict.fromkeys([*earlier, *names])))
+        coords = read_umap(umap_path)[0] if umap_path else None
+        if coords is None and "X_umap" in io.obsm_keys(root):
+            coords = io.read_rep(root, "X_umap", input_path)
+    return obs, coords, earlier
 
 
 def build_report(data: ReportData, outdir: str | Path) -> dict[str, Any]:
