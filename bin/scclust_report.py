@@ -17,7 +17,6 @@ from scclust.report import ReportData, build_report, read_shown
 @dataset_option
 @click.option("--params", "params_path", required=True, type=click.Path(exists=True), help="every parameter of the run")
 @click.option("--run-info", required=True, type=click.Path(exists=True), help="pipeline version and command line")
-@click.option("--started", default="", help="when the run started")
 @click.option("--metrics", "metrics_path", type=click.Path(exists=True), help="metrics.json; without it counts and sizes only")
 @click.option("--umap", "umap_path", type=click.Path(exists=True), help="umap.npz; else obsm/X_umap of the input, if any")
 @click.option("--outdir", default=".", show_default=True, type=click.Path(file_okay=False))
@@ -29,7 +28,6 @@ def main(
     dataset_path: str,
     params_path: str,
     run_info: str,
-    started: str,
     metrics_path: str | None,
     umap_path: str | None,
     outdir: str,
@@ -43,7 +41,7 @@ def main(
         dataset=dataset,
         cfg=cfg,
         params=read_json(params_path),
-        run_info={**read_json(run_info), "start": started},
+        run_info=read_json(run_info),
         columns=gather_columns(list(results), dataset, cfg),
         metrics=read_json(metrics_path) if metrics_path else None,
         coords=coords,

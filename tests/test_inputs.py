@@ -508,6 +508,22 @@ def test_pipeline_recompute_pca_reproducible(tmp_path: Path) -> None:
     np.testing.assert_allclose(np.abs(r3.obsm["X_pca"][:, :5]), np.abs(r1.obsm["X_pca"][:, :5]), atol=2e-3, rtol=1e-3)
 
 
+def test_dense_zarr_graph_without_its_zero_chunks_is_not_damage(tmp_path: Path) -> None:
+    """zarr leaves out chunks that hold only zeros: a dense kNN graph has many, and is still whole."""
+    path, n = tmp_path / "dense.zarr", 3000
+    band = sp.diags([np.ones(n - abs(d)) for d in range(-5, 6) if d], [d for d in range(-5, 6) if d], format="csr")
+    adata = ad.AnnData(
+        obs=pd.DataFrame(index=[f"c{i}" for i in range(n)]),
+        obsm={"X_pca": np.random.default_rng(0).normal(size=(n, 10))},
+        obsp={"connectivities": band.toarray(), "distances": band.toarray()},
+        uns={"neighbors": {"connectivities_key": "connectivities", "distances_key": "distances", "params": {"n_neighbors": 10}}},
+    )
+    adata.write_zarr(path)
+    node = zarr.open_group(path, mode="r")["obsp"]["connectivities"]
+    assert node.nchunks_initialized < node.nchunks, "the test needs a graph with left-out zero chunks"
+    assert inspect_dataset(path, cfg_for(), "t")["n_obs"] == node.shape[0]
+
+
 @pytest.mark.parametrize("part", ["indices", "indptr", "data"])
 def test_zarr_missing_chunks_fail_not_zero_filled(tmp_path: Path, part: str) -> None:
     """zarr reads a missing chunk as zeros: a truncated copy must fail, not yield a silently wrong graph."""

@@ -16,7 +16,7 @@ from scclust.charts import contingency
 from scclust.clustering import column_name
 from scclust.config import config_from_params
 from scclust.plots import LEGEND_MAX, draw_categories, subsample
-from scclust.report import ReportData, build_report
+from scclust.report import ReportData, build_report, read_shown
 from scclust.results import ColumnResult
 from scclust.summary import build_summary
 from scclust.tree import Row, layout, overlap
@@ -250,3 +250,12 @@ def test_contingency_counts_cells_and_orders_clusters_numerically():
     table = contingency(clusters, labels)
     assert list(table.index) == ["1_0", "2", "10"] and list(table.columns) == ["NA", "a", "b"]
     assert table.loc["2", "a"] == 1 and table.loc["2", "NA"] == 1 and table.to_numpy().sum() == 5
+
+
+def test_umap_colours_may_name_a_column_this_run_creates(pbmc, tmp_path):
+    """PREFLIGHT accepts --umap_colors naming a result column; REPORT reads only the input's own columns from obs."""
+    path = tmp_path / "in.zarr"
+    pbmc.write_zarr(path)
+    cfg = config_from_params({"input": str(path), "resolutions": "0.5", "umap_colors": "leiden_0.5_1,bulk_labels"})
+    obs, coords, earlier = read_shown(str(path), cfg, None)
+    assert list(obs.columns) == ["bulk_labels"] and coords.shape == (pbmc.n_obs, 2) and earlier == []

@@ -18,6 +18,9 @@ workflow SCCLUST {
     options   // the run's parameters; PREFLIGHT validates them before any task depends on them
 
     main:
+    if (!options.outdir) {
+        error("missing required parameter --outdir: pass the folder the results go to")
+    }
     def datasets = readDatasets(options.input)
     INPUTS(datasets, options)
     stores = INPUTS.out.stores
@@ -75,17 +78,26 @@ workflow SCCLUST {
         .groupTuple()
         .map { _id, metas, items -> [metas[0], items] }
     PUBLISH(outputs, file(options.outdir).toAbsolutePath().toString())
+    // a signal once every dataset is published, the same whatever order they finished in
+    published = PUBLISH.out.done.collect().map { _metas -> true }
     if (datasets.size() > 1) {
         // <outdir>/report.html across datasets, only once all are published (a failed run leaves the old one)
-        REPORT_SUMMARY(REPORTS.out.summaries, PUBLISH.out.done.collect())
+        REPORT_SUMMARY(REPORTS.out.summaries, published)
     }
 
-    // Every task runs the same image, so one copy of each distinct versions.yml is enough.
+    // pipeline_info describes the published results, so a failed run leaves the earlier run's files. Every task
+    // runs the same image, so one copy of each distinct versions.yml is enough.
     INPUTS.out.versions.mix(LEVEL1.out.versions, EVALUATE.out.versions, MERGE.out.versions, REPORTS.out.versions)
         .map { f -> f.text }
         .unique()
+        .combine(published)
+        .map { text, _done -> text }
         .collectFile(name: 'software_versions.yml', storeDir: "${options.outdir}/pipeline_info", sort: true, newLine: false)
     channel.value(groovy.json.JsonOutput.prettyPrint(groovy.json.JsonOutput.toJson(options)))
+        .combine(published)
+        .map { text, _done -> text }
         .collectFile(name: 'params.json', storeDir: "${options.outdir}/pipeline_info")
-    config.map { f -> f.text }.collectFile(name: 'scclust_config.json', storeDir: "${options.outdir}/pipeline_info")
+    config.combine(published)
+        .map { f, _done -> f.text }
+        .collectFile(name: 'scclust_config.json', storeDir: "${options.outdir}/pipeline_info")
 }

@@ -22,7 +22,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 DISPLAY_PATHS: dict[str, str] = {}
 
 
-# The options every task command shares: PREFLIGHT's config.json and dataset.json, and where versions.yml goes.
+# Options the task commands share: PREFLIGHT's config.json and dataset.json, and where versions.yml goes.
 config_option = click.option(
     "--config", "config_path", required=True, type=click.Path(exists=True), help="config.json written by PREFLIGHT"
 )

@@ -478,7 +478,8 @@ def check_local_resources(params: Mapping[str, Any]) -> None:
             f"--max_memory {params.get('max_memory')} is more than this machine's {total / (1 << 30):.1f} GB "
             f"(local executor); pass --max_memory {fits}.GB or less"
         )
-    cores = len(os.sched_getaffinity(0))
+    # the cores this process may use (a container or taskset may allow fewer than the machine has); macOS lacks it
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
     cpus = _as_int("max_cpus", params.get("max_cpus", 2), minimum=1)
     if cpus > cores:
         raise UserError(f"--max_cpus {cpus} is more than this machine's {cores} cores (local executor); pass --max_cpus {cores}")

@@ -243,8 +243,6 @@ def run_harmony(
         pcs, pd.DataFrame({"batch": batches.to_numpy()}), "batch", random_state=seed, ncores=threads, verbose=False, **args
     )
     corrected = np.asarray(result.Z_corr, dtype=np.float32)
-    if corrected.shape[0] != counts.shape[0]:  # harmonypy < 2 returned PCs x cells
-        corrected = corrected.T
     objective = list(result.objective_harmony)
     return np.ascontiguousarray(corrected), {
         "normalisation": "normalize_total(target_sum=1e4), log1p",

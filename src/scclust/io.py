@@ -166,12 +166,25 @@ def read_matrix(root: Group, key: str, path: str | Path) -> sp.csr_matrix:
 
 
 def check_chunks(node: Any, where: str, path: str | Path) -> None:
-    """Fail on a zarr array (or sparse group) with missing chunk files: zarr would read them as zeros."""
-    arrays = [node] if isinstance(node, zarr.Array) else []
-    if isinstance(node, zarr.Group):
-        arrays = [node[k] for k in ("data", "indices", "indptr") if k in node and isinstance(node[k], zarr.Array)]
-    for arr in arrays:
-        if arr.nchunks_initialized < arr.nchunks:
+    """Fail on a sparse zarr graph whose ``data`` or ``indices`` lack chunk files: zarr would read them as zeros.
+
+    zarr does not write a chunk that holds only the fill value, so a missing chunk is damage only where zeros cannot
+    be the content: stored weights and neighbour indices of a kNN graph. A dense graph's zero blocks and a leading
+    ``indptr`` chunk of isolated cells are legitimately absent, so ``indptr`` is checked for consistency instead.
+    """
+    if not isinstance(node, zarr.Group):
+        return
+    pointers = node.get("indptr")
+    if isinstance(pointers, zarr.Array) and "data" in node:
+        ptr = np.asarray(pointers[:], dtype=np.int64)
+        if ptr.size == 0 or ptr[0] != 0 or (np.diff(ptr) < 0).any() or ptr[-1] != node["data"].shape[0]:
+            raise UserError(
+                f"input {path}: {where} is incomplete (its indptr is inconsistent); the store was truncated or "
+                "damaged, re-export it"
+            )
+    for key in ("data", "indices"):
+        arr = node.get(key)
+        if isinstance(arr, zarr.Array) and arr.nchunks_initialized < arr.nchunks:
             raise UserError(
                 f"input {path}: {where} is incomplete ({arr.nchunks - arr.nchunks_initialized} of {arr.nchunks} "
                 "chunks missing); the store was truncated or damaged, re-export it"

@@ -1,6 +1,6 @@
 """Per-column metrics of a run (metrics.json / metrics.tsv), with scikit-learn's and igraph's metric functions.
 
-The format is specified in ``/work/issue10_contract.md`` (``scclust-metrics/1``): one entry per cluster column,
+The format (``scclust-metrics/1``, README section "Metrics and stability") has: one entry per cluster column,
 in config order, no null values. Every column gets its cluster count and sizes, the weighted modularity of its
 partition on the clustered graph (at resolution 1 and at the column's own), the silhouette on ``--use_rep``
 for a seeded subsample of cells, ARI/NMI to the next lower resolution and to each ``--label_columns`` column;

@@ -2,7 +2,7 @@
 
 Every image is a PNG written under ``plots/`` and embedded in the HTML as a base64 ``data:`` URL; styles are inline
 and the page has no script, font or link to anything outside itself, so it opens from a laptop with no network.
-The numbers come from ``metrics.json`` (contract: ``docs/report.md``); without it only cluster counts and sizes,
+The numbers come from ``metrics.json`` (see :mod:`scclust.metrics`); without it only cluster counts and sizes,
 which need nothing but the labels, are shown.
 """
 
@@ -11,6 +11,7 @@ from __future__ import annotations
 import html
 import json
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -88,7 +89,8 @@ def read_shown(input_path: str, cfg: Config, umap_path: str | None) -> tuple[pd.
         in_obs = set(root["obs"].attrs.get("column-order", []))
         stored = (io.read_uns_entry(root, "scclust") or {}).get("columns", [])
         earlier = [c for c in stored if c in in_obs and c not in cfg.columns()]
-        obs = io.read_obs_columns(root, input_path, list(dict.fromkeys([*earlier, *names])))
+        # --umap_colors may name a column this run creates: the report takes those from the results
+        obs = io.read_obs_columns(root, input_path, [c for c in dict.fromkeys([*earlier, *names]) if c in in_obs])
         coords = read_umap(umap_path)[0] if umap_path else None
         if coords is None and "X_umap" in io.obsm_keys(root):
             coords = io.read_rep(root, "X_umap", input_path)
@@ -148,7 +150,8 @@ def _run_section(data: ReportData) -> str:
         ("pipeline", f"{info.get('pipeline', 'scclust')} {info.get('version', '')}"),
         ("Nextflow", info.get("nextflow", "")),
         ("profile", info.get("profile", "")),
-        ("started", info.get("start", "")),
+        # the time of the run that computed this report; a resumed run reuses it, as it reuses the results
+        ("report written", datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")),
         ("command line", info.get("command_line", "")),
     ]
     versions: dict[str, str] = {}

@@ -13,9 +13,10 @@ workflow INPUTS {
 
     main:
     PREFLIGHT(channel.fromList(datasets), groovy.json.JsonOutput.toJson(options), file("${projectDir}/nextflow_schema.json"))
-    // every dataset's preflight validates the same params into the same config; any one serves
-    config = PREFLIGHT.out.config.first()
-    plan = PREFLIGHT.out.plan.first().map { f -> new groovy.json.JsonSlurper().parse(f.toFile()) }
+    // Every dataset's PREFLIGHT validates the same params into the same files. The first dataset's by id serves,
+    // not the first to finish: -resume must find the same path. Waiting for all of them checks every input first.
+    config = firstById(PREFLIGHT.out.config)
+    plan = firstById(PREFLIGHT.out.plan).map { f -> new groovy.json.JsonSlurper().parse(f.toFile()) }
     // per tree, the resolution each hierarchy level really uses (column names carry the run's resolution)
     plan.subscribe { p -> p.level_log.each { line -> log.info(line) } }
     described = PREFLIGHT.out.dataset.map { meta, json ->
@@ -53,10 +54,15 @@ workflow INPUTS {
 
     emit:
     stores                            // [meta, input, dataset.json, store holding the graph]
-    params   = PREFLIGHT.out.params.first()   // params.json: the parameters as the user gave them
+    params   = firstById(PREFLIGHT.out.params)   // params.json: the parameters as the user gave them
     config                            // config.json: the validated parameters
     plan                              // parsed plan.json: algorithms, resolution batches, depth, result counts
     versions
+}
+
+// The file of the dataset whose id sorts first, from a channel of [meta, file] (a value channel).
+def firstById(ch) {
+    return ch.toSortedList { a, b -> a[0].id <=> b[0].id }.map { items -> items[0][1] }
 }
 
 // [meta, path] per dataset, from one .h5ad/.zarr path or a CSV samplesheet with columns id,path. A result store
@@ -70,7 +76,10 @@ def readDatasets(input) {
         error("--input ${input}: no such file or directory; check the path")
     }
     if (!source.name.toLowerCase().endsWith('.csv')) {
-        def id = source.name == 'clustering.zarr' ? source.parent.name : source.name.replaceAll(/\.(h5ad|zarr)\/?$/, '')
+        def id = source.name == 'clustering.zarr' ? source.parent?.name : source.name.replaceAll(/\.(h5ad|zarr)\/?$/, '')
+        if (!id || id.startsWith('.') || id =~ /[\x00-\x1f]/) {
+            error("--input ${input}: the dataset id '${id}' (from the file name) must not be empty, start with '.' or hold control characters; rename the file or use a samplesheet (id,path)")
+        }
         return [[[id: id, input: input.toString()], source]]
     }
     def rows = source.splitCsv(header: true)

@@ -16,7 +16,7 @@ workflow REPORTS {
     report_in = inputs.map { meta, path, json, rs, u -> [meta.id, meta, path, json, rs, u] }
         .join(metrics)
         .map { _id, meta, path, json, rs, u, m -> [meta, path, json, rs, u, m] }
-    REPORT(report_in, config, params_json, run_info, workflow.start.toString())
+    REPORT(report_in, config, params_json, run_info)
 
     emit:
     outputs   = REPORT.out.html.mix(REPORT.out.plots, REPORT.out.multiqc.transpose())   // [meta, file or dir] to publish

@@ -10,9 +10,9 @@ process PREFLIGHT {
     path schema
 
     output:
-    path "params.json",                    emit: params
-    path "config.json",                    emit: config
-    path "plan.json",                      emit: plan
+    tuple val(meta), path("params.json"),  emit: params
+    tuple val(meta), path("config.json"),  emit: config
+    tuple val(meta), path("plan.json"),    emit: plan
     tuple val(meta), path("dataset.json"), emit: dataset
     path "versions.yml",                   emit: versions
 

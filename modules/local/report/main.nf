@@ -10,7 +10,6 @@ process REPORT {
     path config
     path params_json
     path run_info
-    val started
 
     output:
     tuple val(meta), path("report.html"),  emit: html
@@ -25,7 +24,7 @@ process REPORT {
     def metricsArg = metrics ? "--metrics ${q(metrics)}" : ''
     """
     scclust_report.py --input ${q(input)} --config ${q(config)} --dataset ${q(dataset)} --params ${q(params_json)} \\
-        --run-info ${q(run_info)} --started ${q(started)} ${umapArg} ${metricsArg} ${resultArgs}
+        --run-info ${q(run_info)} ${umapArg} ${metricsArg} ${resultArgs}
     """
 
     stub:
