@@ -63,11 +63,17 @@ def chain(testdata, tmp_path_factory):
     snapshots["B"] = _results(b)
     runs["R5"] = _run(work, "r5", _sheet(work / "b.csv", b), b, "0.5")
     snapshots["B_after_R5"] = _results(b)
+    snapshots["B_info"] = tree_digest(b / "pipeline_info" / "params.json") + tree_digest(
+        b / "pipeline_info" / "scclust_config.json"
+    )
     fail = work / "fail.config"
     # the local executor kills a task past its time limit: MERGE then fails after all clustering has run
     fail.write_text("process { withName: 'MERGE' { time = '1ms'; maxRetries = 0 } }\n")
     runs["R6"] = _run(work, "r6", _sheet(work / "b2.csv", b), b, "0.2", "-c", str(fail))
     snapshots["B_after_R6"] = _results(b)
+    snapshots["B_info_after_R6"] = tree_digest(b / "pipeline_info" / "params.json") + tree_digest(
+        b / "pipeline_info" / "scclust_config.json"
+    )
     return {"work": work, "A": a, "B": b, "runs": runs, "snapshots": snapshots}
 
 
@@ -137,6 +143,8 @@ def test_late_failure_leaves_published_results_as_they_were(chain):
     assert run.returncode != 0
     assert "LEVEL1:CLUSTER" in run.output and "MERGE" in run.output, run.output[-3000:]
     assert chain["snapshots"]["B_after_R6"] == chain["snapshots"]["B"]
+    # the parameters in pipeline_info stay those of the results they sit beside
+    assert chain["snapshots"]["B_info_after_R6"] == chain["snapshots"]["B_info"]
     assert not [p for p in chain["B"].iterdir() if p.name.startswith(".")]
 
 
