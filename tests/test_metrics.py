@@ -23,6 +23,7 @@ from scclust.stability import (
     cluster_bootstrap,
     gather_stability,
     recommend,
+    recommendation_basis,
     subsample,
     write_bootstrap,
 )
@@ -110,6 +111,8 @@ def test_recommendation_rule_on_constructed_cases():
         "g": entry("g", 2.0, 0.60, 0.72, 3, "louvain"),  # tie: the lower resolution wins
     }
     assert recommend(cols) == {"leiden": "b", "louvain": "f"}
+    basis = recommendation_basis(cols, recommend(cols))
+    assert basis["leiden"] == "met the rule" and basis["louvain"].startswith("fallback")
     assert recommend({"x": {**entry("x", 1.0, 0.9, 0.9, 0), "level": 2}}) == {}
 
 

@@ -65,6 +65,10 @@ def test_uns_metrics_and_recommendation_only_with_bootstraps(runs):
     recommended = dict(merged.uns["scclust"]["recommended"])
     assert set(recommended) == {"leiden", "louvain"} and set(recommended.values()) <= set(LEVEL1)
     assert "0.75" in merged.uns["scclust"]["recommendation_rule"]
+    # whether each recommendation met the rule or is its fallback, as the column's own metrics say
+    for algorithm, column in recommended.items():
+        met = boot.loc[column, "stability"] >= 0.75 and boot.loc[column, "n_unstable_clusters"] == 0
+        assert (merged.uns["scclust"]["recommendation_basis"][algorithm] == "met the rule") == met
     plain = ad.read_zarr(runs["none"].outdir / "pbmc" / "clustering.zarr")
     assert "recommended" not in plain.uns["scclust"]
     assert "stability" not in plain.uns["leiden_1.0_1"]["metrics"] and "modularity" in plain.uns["leiden_1.0_1"]["metrics"]

@@ -96,6 +96,7 @@ def contract_metrics(columns, obs, label_columns, bootstraps, seed=0):
         }
         out["recommended"] = {"leiden": level1[-1]}
         out["recommendation_rule"] = "the highest resolution whose clusters are mostly stable (made up for this test)"
+        out["recommendation_basis"] = {"leiden": "fallback: made up for this test"}
     return out
 
 
@@ -161,6 +162,7 @@ def test_report_has_every_section_and_is_self_contained(built):
         assert f">{col.name}</td>" in text
     assert re.search(r'<tr class="recommended"><td class="code">leiden_0.8_1</td>', text)
     assert "made up for this test" in text
+    assert "leiden: no column met the rule" in text
 
 
 def test_plots_written_for_every_column_tree_stability_and_contingency(built):

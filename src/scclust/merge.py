@@ -179,7 +179,7 @@ def merge_dataset(
         earlier = io.read_uns_entry(root, "scclust")
         earlier = earlier if isinstance(earlier, dict) else {}
         # an earlier run's recommendation chose among other columns: only this run's (if any) is kept
-        earlier = {k: v for k, v in earlier.items() if k not in ("recommended", "recommendation_rule")}
+        earlier = {k: v for k, v in earlier.items() if k not in ("recommended", "recommendation_rule", "recommendation_basis")}
         uns_new, obsp_new, obsm_new = _new_entries(columns, run_info, cfg, graph_store, umap, metrics)
         attrs = dict(root.attrs) or {"encoding-type": "anndata", "encoding-version": "0.1.0"}
         out = _StoreBuilder(fmt, {**attrs, STORE_MARK: run_info.get("version", "unknown")})
@@ -258,6 +258,7 @@ def _new_entries(
     if metrics and "recommended" in metrics:
         uns["scclust"]["recommended"] = metrics["recommended"]
         uns["scclust"]["recommendation_rule"] = metrics["recommendation_rule"]
+        uns["scclust"]["recommendation_basis"] = metrics["recommendation_basis"]
     if integration is not None:
         uns["scclust"]["integration"] = integration
     return uns, obsp, obsm

@@ -22,7 +22,7 @@ from scclust import io
 from scclust.clustering import igraph_from_adjacency
 from scclust.config import Config
 from scclust.results import ColumnResult, atomic_path
-from scclust.stability import RULE, gather_stability, recommend
+from scclust.stability import RULE, gather_stability, recommend, recommendation_basis
 
 # Silhouette needs all pairwise distances of the cells it scores; 5000 cells (a 100 MB distance matrix, computed
 # once and shared by every column) keep its standard error near 0.005 and its cost at ~0.3 s per column.
@@ -160,6 +160,7 @@ def compute_metrics(
         }
         doc["recommended"] = recommend(out)
         doc["recommendation_rule"] = RULE
+        doc["recommendation_basis"] = recommendation_basis(out, doc["recommended"])
     return doc
 
 

@@ -172,7 +172,14 @@ def _metrics_section(data: ReportData, metrics: dict[str, dict[str, Any]]) -> st
     if data.metrics is None:
         note = "<p>No metrics.json was given: only cluster counts and sizes (from the labels) are shown.</p>"
     elif recommended:
-        note = f"<p>Highlighted: recommended columns. Rule: {html.escape(data.metrics['recommendation_rule'])}</p>"
+        basis = data.metrics.get("recommendation_basis", {})
+        fallbacks = "".join(
+            f"<p><b>{html.escape(a)}: no column met the rule's marks</b>; the one highlighted has the highest "
+            "cell-weighted stability. Consider other resolutions or read the stability chart before choosing.</p>"
+            for a, b in sorted(basis.items())
+            if b != "met the rule"
+        )
+        note = f"<p>Highlighted: recommended columns. Rule: {html.escape(data.metrics['recommendation_rule'])}</p>{fallbacks}"
     else:
         note = "<p>No stability bootstraps ran (--stability_bootstraps 0), so no column is recommended.</p>"
     return note + metrics_table(metrics, recommended)

@@ -166,6 +166,21 @@ def gather_stability(
     return {n: stability_metrics(labels[n], a) for n, a in acc.items()}, {n: a.ari for n, a in acc.items()}
 
 
+def meets_rule(entry: dict[str, Any]) -> bool:
+    """Whether a column's clusters are mostly stable and none dissolved (:data:`RULE` without its fallback)."""
+    return entry["stability"] >= STABLE and entry["n_unstable_clusters"] == 0
+
+
+def recommendation_basis(columns: dict[str, dict[str, Any]], recommended: dict[str, str]) -> dict[str, str]:
+    """Per algorithm, whether its recommended column met the rule or is the fallback, in words for the user."""
+    return {
+        algorithm: "met the rule"
+        if meets_rule(columns[column])
+        else "fallback: no column met the rule, so the one with the highest cell-weighted stability"
+        for algorithm, column in recommended.items()
+    }
+
+
 def recommend(columns: dict[str, dict[str, Any]]) -> dict[str, str]:
     """One column per algorithm by :data:`RULE`, from the metrics of level-1 columns with stability."""
     by_algorithm: dict[str, list[dict[str, Any]]] = {}
@@ -174,7 +189,7 @@ def recommend(columns: dict[str, dict[str, Any]]) -> dict[str, str]:
             by_algorithm.setdefault(entry["algorithm"], []).append(entry)
     out = {}
     for algorithm, entries in by_algorithm.items():
-        ok = [e for e in entries if e["stability"] >= STABLE and e["n_unstable_clusters"] == 0]
+        ok = [e for e in entries if meets_rule(e)]
         if ok:
             best = max(ok, key=lambda e: e["run_resolution"])
         else:  # ties go to the lower resolution
