@@ -241,6 +241,8 @@ def test_bad_input(case: str, tmp_path: Path, testdata: dict[str, Path]) -> None
         # the task's one-line message, printed by Nextflow under 'Command error:'
         assert any(line.startswith("ERROR: ") for line in lines), lines
         assert "Traceback" not in run.output, run.output[-3000:]
+        # and no workflow error after it, which Nextflow would print last (a list of no PREFLIGHT results, once)
+        assert "Cannot invoke method" not in run.output, run.output[-3000:]
         # the file as the user named it, not Nextflow's staged input/ link
         for line in lines:
             assert "input/bad" not in line, line

@@ -53,6 +53,7 @@ EXPECTED_DEFAULTS: dict[str, Any] = {
     "max_singleton_fraction": 0.5,
     "cpu_container": "scclust/scclust-cpu:0.1.0",
     "gpu_container": "scclust/scclust-cuda:0.1.0",
+    "scvi_container": "scclust/scclust-scvi:0.1.0",
     "slurm_queue": None,
     "slurm_options": None,
     "awsbatch_queue": None,

@@ -1,17 +1,19 @@
 #!/usr/bin/env bash
 # Builds scclust's container image with podman. The image carries a label with a hash of its inputs, so reruns with
 # unchanged inputs skip the build (minutes) and take well under a second.
-# Usage: build_cpu_image.sh [cpu|cuda]
+# Usage: build_cpu_image.sh [cpu|cuda|scvi]
 #   cpu (default): IMAGE=localhost/scclust-cpu:0.1.0 on BASE=localhost/debian:bookworm (made by podman_setup.sh), for CI.
 #   cuda: IMAGE=localhost/scclust-cuda:0.1.0 on the Dockerfile's public nvidia/cuda base unless BASE is set; needs a
 #         registry and several GB of downloads, so it is for a GPU host, not this project's CI (see containers/README.md).
+#   scvi: IMAGE=localhost/scclust-scvi:0.1.0 on the cpu image (build that first); torch's wheels are ~3 GB.
 set -euo pipefail
 
 flavour=${1:-cpu}
 case "$flavour" in
     cpu) image=${IMAGE:-localhost/scclust-cpu:0.1.0} base=${BASE:-localhost/debian:bookworm} ;;
     cuda) image=${IMAGE:-localhost/scclust-cuda:0.1.0} base=${BASE:-} ;;
-    *) echo "build_cpu_image: unknown flavour '$flavour'; use cpu or cuda" >&2; exit 1 ;;
+    scvi) image=${IMAGE:-localhost/scclust-scvi:0.1.0} base=${BASE:-localhost/scclust-cpu:0.1.0} ;;
+    *) echo "build_cpu_image: unknown flavour '$flavour'; use cpu, cuda or scvi" >&2; exit 1 ;;
 esac
 dockerfile=containers/$flavour/Dockerfile
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
@@ -28,6 +30,7 @@ fi
 
 # Only what the Dockerfile copies, so the context stays small and needs no .dockerignore.
 inputs=(requirements/lock.txt pyproject.toml "$dockerfile")
+[ "$flavour" = scvi ] && inputs+=(requirements/scvi.txt)
 [ -f README.md ] && inputs+=(README.md)
 mapfile -t src_files < <(find src -type f ! -path '*/__pycache__/*' ! -path '*.egg-info/*' | LC_ALL=C sort)
 inputs_hash=$({ echo "base $base_id"; sha256sum "${inputs[@]}" "${src_files[@]}"; } | sha256sum | cut -c1-16)

@@ -35,7 +35,10 @@ if TYPE_CHECKING:
 INTEGRATIONS = ("none", "harmony", "scvi")
 OBSM_KEYS = {"harmony": "X_pca_harmony", "scvi": "X_scVI"}
 HVG_FLAVOR = "seurat_v3"
-SCVI_INSTALL_HINT = "install it with `make setup EXTRAS=scvi` (requirements/scvi.txt) and run without a container"
+SCVI_INSTALL_HINT = (
+    "install it with `make setup EXTRAS=scvi` (requirements/scvi.txt), or with a container profile build the scVI "
+    "image (containers/scvi) and pass --scvi_container"
+)
 ROWS_PER_READ = 10_000  # rows of a dense matrix read (and sparsified) at a time
 
 _INT = (int,)

@@ -60,9 +60,10 @@ workflow INPUTS {
     versions
 }
 
-// The file of the dataset whose id sorts first, from a channel of [meta, file] (a value channel).
+// The file of the dataset whose id sorts first, from a channel of [meta, file] (a value channel; none when a
+// PREFLIGHT failed, so that its own error is the last word).
 def firstById(ch) {
-    return ch.toSortedList { a, b -> a[0].id <=> b[0].id }.map { items -> items[0][1] }
+    return ch.toSortedList { a, b -> a[0].id <=> b[0].id }.filter { items -> items }.map { items -> items[0][1] }
 }
 
 // [meta, path] per dataset, from one .h5ad/.zarr path or a CSV samplesheet with columns id,path. A result store
