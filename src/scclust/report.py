@@ -27,6 +27,7 @@ from scclust.neighbors import read_umap
 from scclust.plots import plot_all, safe_filename
 from scclust.report_html import img, metrics_table, page, table
 from scclust.results import ColumnResult, atomic_path
+from scclust.stability import MET_RULE
 from scclust.tree import Row, plot_tree
 
 
@@ -177,7 +178,7 @@ def _metrics_section(data: ReportData, metrics: dict[str, dict[str, Any]]) -> st
             f"<p><b>{html.escape(a)}: no column met the rule's marks</b>; the one highlighted has the highest "
             "cell-weighted stability. Consider other resolutions or read the stability chart before choosing.</p>"
             for a, b in sorted(basis.items())
-            if b != "met the rule"
+            if b != MET_RULE
         )
         note = f"<p>Highlighted: recommended columns. Rule: {html.escape(data.metrics['recommendation_rule'])}</p>{fallbacks}"
     else:

@@ -166,6 +166,9 @@ def gather_stability(
     return {n: stability_metrics(labels[n], a) for n, a in acc.items()}, {n: a.ari for n, a in acc.items()}
 
 
+MET_RULE = "met the rule"  # recommendation_basis of a column that met RULE; anything else is its fallback
+
+
 def meets_rule(entry: dict[str, Any]) -> bool:
     """Whether a column's clusters are mostly stable and none dissolved (:data:`RULE` without its fallback)."""
     return entry["stability"] >= STABLE and entry["n_unstable_clusters"] == 0
@@ -174,7 +177,7 @@ def meets_rule(entry: dict[str, Any]) -> bool:
 def recommendation_basis(columns: dict[str, dict[str, Any]], recommended: dict[str, str]) -> dict[str, str]:
     """Per algorithm, whether its recommended column met the rule or is the fallback, in words for the user."""
     return {
-        algorithm: "met the rule"
+        algorithm: MET_RULE
         if meets_rule(columns[column])
         else "fallback: no column met the rule, so the one with the highest cell-weighted stability"
         for algorithm, column in recommended.items()
