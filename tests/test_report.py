@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 
 import matplotlib.pyplot as plt
@@ -15,7 +16,7 @@ from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
 from scclust.charts import contingency
 from scclust.clustering import column_name
 from scclust.config import config_from_params
-from scclust.plots import LEGEND_MAX, draw_categories, subsample
+from scclust.plots import LEGEND_MAX, draw_categories, safe_filename, subsample
 from scclust.report import ReportData, build_report, read_shown
 from scclust.results import ColumnResult
 from scclust.summary import build_summary
@@ -177,7 +178,7 @@ def test_plots_written_for_every_column_tree_stability_and_contingency(built):
 
 def test_multiqc_files(built):
     data, summary, out = built
-    stem = "pbmc_test_quotes_mqc"
+    stem = f"pbmc_test_quotes-{hashlib.sha1(data.dataset['id'].encode()).hexdigest()[:8]}_mqc"
     tsv = (out / f"{stem}.tsv").read_text().splitlines()
     # as MultiQC's custom content reads it: '#' stripped from each header line, the rest parsed as YAML
     config = yaml.safe_load("\n".join(line[1:] for line in tsv if line.startswith("#")))
@@ -190,6 +191,14 @@ def test_multiqc_files(built):
     assert stats["plot_type"] == "generalstats" and all(len(h) == 1 for h in stats["pconfig"])
     row = stats["data"][data.dataset["id"]]
     assert row["cells"] == data.dataset["n_obs"] and row["leiden_n_clusters"] == summary["columns"]["leiden_0.8_1"]["n_clusters"]
+
+
+def test_file_names_of_untrusted_names_never_collide():
+    names = ["a b", "a/b", "a_b", "a__b", "x" * 100, "x" * 101, "x" * 100 + "y", "..", ""]
+    files = [safe_filename(n) for n in names]
+    assert len(set(files)) == len(files), files
+    assert all(re.fullmatch(r"[A-Za-z0-9._-]{1,100}", f) and not f.startswith(".") for f in files), files
+    assert safe_filename("leiden_0.5_1") == "leiden_0.5_1"
 
 
 def test_without_bootstraps_or_metrics_the_report_says_so(pbmc, tmp_path):

@@ -72,8 +72,10 @@ def test_core_count_and_batching_do_not_change_labels(bare, tmp_path):
         *args,
         "--resolutions_per_task",
         "1",
+        # Two batches per column, not one: each SUBCLUSTER task that recomputes a kNN graph spends ~30 s compiling
+        # umap's numba code, so a batch per cluster would make this test take over 15 minutes on two cores.
         "--subcluster_batch_cells",
-        "50",
+        "400",
         outdir=tmp_path / "out2",
     ).ok()
     first, a = labels(one.outdir)
@@ -128,6 +130,13 @@ def test_killed_run_resumes_from_cache_with_identical_output(testdata, tmp_path)
     again = run_pipeline(work, *args, "-resume", outdir=outdir).ok()
     assert "Cached process > SCCLUST:MERGE" in again.output
     assert "Submitted process > SCCLUST:MERGE" not in again.output
+    # the usual fix after an out-of-memory error: PREFLIGHT checks the new value, the clustering stays cached
+    # (MERGE runs again only because the store records the new command line)
+    raised = run_pipeline(work, *args, "--max_memory", "7.GB", "-resume", outdir=outdir).ok()
+    assert "Submitted process > SCCLUST:INPUTS:PREFLIGHT" in raised.output
+    for process in ("LEVEL1:CLUSTER", "HIERARCHY:SUBCLUSTER", "EVALUATE:METRICS"):
+        assert f"Cached process > SCCLUST:{process}" in raised.output, process
+        assert f"Submitted process > SCCLUST:{process}" not in raised.output, process
     (tmp_path / "clean").mkdir()
     clean = run_pipeline(tmp_path / "clean", *args, outdir=tmp_path / "clean" / "results").ok()
     assert_same_labels(labels(resumed.outdir)[1], labels(clean.outdir)[1])

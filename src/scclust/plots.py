@@ -8,6 +8,7 @@ a million cells as at ten thousand.
 
 from __future__ import annotations
 
+import hashlib
 import io as _io
 import re
 from pathlib import Path
@@ -33,9 +34,15 @@ DPI = 90
 
 
 def safe_filename(name: str) -> str:
-    """A file name for an untrusted obs column name: only letters, digits, '.', '_' and '-'."""
+    """A file name for an untrusted obs column name: only letters, digits, '.', '_' and '-'.
+
+    A name that had to be changed (or shortened) ends in a hash of the original, so that two columns such as
+    ``a b`` and ``a/b`` never write the same file.
+    """
     cleaned = re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("._") or "column"
-    return cleaned[:100]
+    if cleaned == name and len(name) <= 100:
+        return name
+    return f"{cleaned[:91]}-{hashlib.sha1(name.encode()).hexdigest()[:8]}"
 
 
 def palette(n: int) -> list[str]:

@@ -15,13 +15,13 @@ workflow INPUTS {
     PREFLIGHT(channel.fromList(datasets), groovy.json.JsonOutput.toJson(options), file("${projectDir}/nextflow_schema.json"))
     // Every dataset's PREFLIGHT validates the same params into the same files. The first dataset's by id serves,
     // not the first to finish: -resume must find the same path. Waiting for all of them checks every input first.
-    config = firstById(PREFLIGHT.out.config)
+    config = firstById(PREFLIGHT.out.config).map { f -> byContent(f) }
     plan = firstById(PREFLIGHT.out.plan).map { f -> new groovy.json.JsonSlurper().parse(f.toFile()) }
     // per tree, the resolution each hierarchy level really uses (column names carry the run's resolution)
     plan.subscribe { p -> p.level_log.each { line -> log.info(line) } }
     described = PREFLIGHT.out.dataset.map { meta, json ->
         new groovy.json.JsonSlurper().parse(json.toFile()).warnings.each { w -> log.warn("${meta.id}: ${w}") }
-        [meta.id, json]
+        [meta.id, byContent(json)]
     }
     prepared = channel.fromList(datasets)
         .map { meta, path -> [meta.id, meta, path] }
@@ -64,6 +64,20 @@ workflow INPUTS {
 // PREFLIGHT failed, so that its own error is the last word).
 def firstById(ch) {
     return ch.toSortedList { a, b -> a[0].id <=> b[0].id }.filter { items -> items }.map { items -> items[0][1] }
+}
+
+// A copy of a small file at a path named by its content. PREFLIGHT runs again whenever any parameter changes
+// (--max_memory raised after an out-of-memory error, another --outdir) and writes the same config into a new
+// folder; -resume hashes an input file by its path and mtime, so without this every later task would run again.
+def byContent(f) {
+    def text = f.text
+    def copy = file("${workflow.workDir}/scclust-inputs/${text.md5()}/${f.name}")
+    // never rewritten: its mtime is part of every later task's hash
+    if (!copy.exists()) {
+        copy.parent.mkdirs()
+        copy.text = text
+    }
+    return copy
 }
 
 // [meta, path] per dataset, from one .h5ad/.zarr path or a CSV samplesheet with columns id,path. A result store
