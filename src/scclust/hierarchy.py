@@ -95,7 +95,8 @@ def write_batches(result: ColumnResult, cfg: Config, level: int, outdir: str | P
 def knn_transformer(n_cells: int, exact_max_cells: int) -> str | None:
     """``"sklearn"`` (exact kNN) up to ``exact_max_cells`` cells, else scanpy's default.
 
-    scanpy itself is exact below 8192 cells; above, pynndescent compiles for ~30 s in every new process.
+    scanpy itself is exact below 8192 cells; above, pynndescent's search compiles for ~30 s in every new process
+    (closures that numba cannot cache, unlike the kernels of ``neighbors.cache_numba_kernels``).
     """
     return "sklearn" if n_cells <= exact_max_cells else None
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,29 @@ from scclust import io
 from scclust.config import Config
 from scclust.errors import UserError
 from scclust.results import atomic_path, to_jsonable
+
+
+def cache_numba_kernels() -> None:
+    """Have numba keep pynndescent's and umap's compiled kernels on disk (``NUMBA_CACHE_DIR``), for the next task.
+
+    Neither package asks numba to cache, so every new process compiled them again: ~20-30 s in each NEIGHBORS,
+    SUBCLUSTER (``recompute``) and UMAP task, more than the kNN search of most clusters takes. A cached kernel is the
+    same machine code, so graphs are bit-identical (tests/test_numba_cache.py). Call before umap or pynndescent is
+    imported: their decorators run at import.
+    """
+    import numba
+
+    if getattr(numba.njit, "scclust_cache", False):
+        return
+    plain = numba.njit
+
+    @functools.wraps(plain)
+    def njit(*args: Any, **kwargs: Any) -> Any:
+        kwargs.setdefault("cache", True)
+        return plain(*args, **kwargs)
+
+    njit.scclust_cache = True  # type: ignore[attr-defined]
+    numba.njit = njit
 
 
 def as_array(x: Any) -> np.ndarray | sp.csr_matrix:
@@ -85,6 +109,7 @@ def neighbors_on(
     transformer: str | None = None,
 ) -> ad.AnnData:
     """Scanpy's ``pp.neighbors`` on an embedding, with the run's seed (``transformer`` as scanpy takes it)."""
+    cache_numba_kernels()
     import scanpy as sc
 
     adata = knn_anndata(rep, cfg.use_rep, obs_names)
@@ -138,6 +163,7 @@ def compute_umap(
     graph_store: str | Path, rep_store: str | Path, cfg: Config, dataset: dict[str, Any]
 ) -> tuple[np.ndarray, dict[str, Any]]:
     """UMAP of the clustered graph (scanpy's ``tl.umap`` with the run's seed)."""
+    cache_numba_kernels()
     import scanpy as sc
 
     with io.open_store(graph_store) as root:
