@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import json
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -25,11 +26,13 @@ def cache_numba_kernels() -> None:
     Neither package asks numba to cache, so every new process compiled them again: ~20-30 s in each NEIGHBORS,
     SUBCLUSTER (``recompute``) and UMAP task, more than the kNN search of most clusters takes. A cached kernel is the
     same machine code, so graphs are bit-identical (tests/test_numba_cache.py). Call before umap or pynndescent is
-    imported: their decorators run at import.
+    imported: their decorators run at import. Does nothing unless ``NUMBA_CACHE_DIR`` (set by nextflow.config) is
+    writable: with no writable place, numba refuses to build a kernel that asks for a cache.
     """
     import numba
+    from numba.core import config as numba_config
 
-    if getattr(numba.njit, "scclust_cache", False):
+    if getattr(numba.njit, "scclust_cache", False) or not _writable_dir(numba_config.CACHE_DIR):
         return
     plain = numba.njit
 
@@ -40,6 +43,17 @@ def cache_numba_kernels() -> None:
 
     njit.scclust_cache = True  # type: ignore[attr-defined]
     numba.njit = njit
+
+
+def _writable_dir(path: str) -> bool:
+    if not path:
+        return False
+    try:
+        Path(path).mkdir(parents=True, exist_ok=True)
+        tempfile.TemporaryFile(dir=path).close()
+    except OSError:
+        return False
+    return True
 
 
 def as_array(x: Any) -> np.ndarray | sp.csr_matrix:
