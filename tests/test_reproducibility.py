@@ -72,8 +72,8 @@ def test_core_count_and_batching_do_not_change_labels(bare, tmp_path):
         *args,
         "--resolutions_per_task",
         "1",
-        # Two batches per column, not one: each SUBCLUSTER task that recomputes a kNN graph spends ~30 s compiling
-        # umap's numba code, so a batch per cluster would make this test take over 15 minutes on two cores.
+        # Two batches per column, not one per cluster: each SUBCLUSTER task is a new Python process (~7-10 s here,
+        # ~30 s more where numba's kernel cache is cold), and 29 of them took over 15 minutes on two cores.
         "--subcluster_batch_cells",
         "400",
         outdir=tmp_path / "out2",
