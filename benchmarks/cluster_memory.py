@@ -42,6 +42,8 @@ def run_cluster(tree: Path, store: Path, resolutions: str, algorithm: str, workd
     cmd = [sys.executable, str(tree / "bin" / "scclust_cluster.py"), "--graph-store", str(store), "--config", str(config)]
     cmd += ["--dataset", str(dataset), "--algorithm", algorithm, "--indices", indices, "--out", str(out)]
     cmd += ["--versions", str(workdir / "versions.yml")]
+    if "--input" in (tree / "bin" / "scclust_cluster.py").read_text():  # trees that score their columns
+        cmd += ["--input", str(store)]
     proc = subprocess.run(["/usr/bin/time", "-v", *cmd], env=env, capture_output=True, text=True, cwd=workdir)
     if proc.returncode != 0:
         raise click.ClickException(proc.stderr[-2000:])

@@ -11,6 +11,7 @@ from scclust.results import write_results
 
 @click.command()
 @click.option("--graph-store", required=True, type=click.Path(exists=True), help="store holding the kNN graph")
+@click.option("--input", "input_path", required=True, type=click.Path(exists=True), help="the dataset, for the metrics")
 @config_option
 @dataset_option
 @click.option("--algorithm", required=True)
@@ -20,6 +21,7 @@ from scclust.results import write_results
 @user_errors
 def main(
     graph_store: str,
+    input_path: str,
     config_path: str,
     dataset_path: str,
     algorithm: str,
@@ -27,11 +29,11 @@ def main(
     out: str,
     versions: str,
 ) -> None:
-    """Write one result file with a column per resolution."""
+    """Write one result file with a column per resolution, each with its metrics."""
     dataset = read_json(dataset_path)
     cfg = load_config(config_path)
     resolutions = [cfg.resolutions[int(i)] for i in indices.split(",")]
-    columns = cluster_resolutions(graph_store, cfg, dataset, algorithm, resolutions)
+    columns = cluster_resolutions(graph_store, cfg, dataset, algorithm, resolutions, input_path)
     write_results(out, columns, n_obs=dataset["n_obs"], fingerprint=dataset["obs_fingerprint"])
     write_versions(versions, "scclust_cluster.py")
 

@@ -1,11 +1,12 @@
 #!/usr/bin/env python3
-"""Join all cluster columns of a dataset into clustering.zarr and clusters.tsv."""
+"""Join all cluster columns of a dataset into clustering.zarr and clusters.tsv, with metrics.json/metrics.tsv."""
 
 import click
 
 from scclust.cli import config_option, dataset_option, read_json, user_errors, versions_option, write_versions
 from scclust.config import load_config
 from scclust.merge import gather_columns, merge_dataset
+from scclust.metrics import dataset_metrics, write_metrics
 from scclust.neighbors import read_umap
 
 
@@ -16,9 +17,12 @@ from scclust.neighbors import read_umap
 @click.option("--run-info", required=True, type=click.Path(exists=True), help="pipeline version and command line")
 @click.option("--graph-store", type=click.Path(exists=True), help="recomputed graph store, if any")
 @click.option("--umap", "umap_path", type=click.Path(exists=True), help="umap.npz, if computed")
-@click.option("--metrics", "metrics_path", type=click.Path(exists=True), help="metrics.json, if computed")
+@click.option("--column-metrics", type=click.Path(exists=True), help="METRICS' file for levels >= 2, if any")
+@click.option("--bootstrap", "bootstraps", multiple=True, type=click.Path(exists=True), help="a STABILITY file (repeat)")
 @click.option("--out-zarr", required=True, type=click.Path())
 @click.option("--out-tsv", required=True, type=click.Path())
+@click.option("--out-metrics-json", required=True, type=click.Path())
+@click.option("--out-metrics-tsv", required=True, type=click.Path())
 @versions_option
 @click.argument("results", nargs=-1, required=True, type=click.Path(exists=True))
 @user_errors
@@ -29,9 +33,12 @@ def main(
     run_info: str,
     graph_store: str | None,
     umap_path: str | None,
-    metrics_path: str | None,
+    column_metrics: str | None,
+    bootstraps: tuple[str, ...],
     out_zarr: str,
     out_tsv: str,
+    out_metrics_json: str,
+    out_metrics_tsv: str,
     versions: str,
     results: tuple[str, ...],
 ) -> None:
@@ -39,18 +46,23 @@ def main(
     cfg = load_config(config_path)
     dataset = read_json(dataset_path)
     umap = read_umap(umap_path) if umap_path else None
+    columns = gather_columns(list(results), dataset, cfg)
+    metrics = dataset_metrics(
+        cfg, columns, column_metrics=column_metrics, bootstrap_files=list(bootstraps), fingerprint=dataset["obs_fingerprint"]
+    )
     merge_dataset(
         input_path=input_path,
         dataset=dataset,
         cfg=cfg,
-        columns=gather_columns(list(results), dataset, cfg),
+        columns=columns,
         run_info=read_json(run_info),
         graph_store=graph_store,
         umap=umap,
         out_zarr=out_zarr,
         out_tsv=out_tsv,
-        metrics=read_json(metrics_path) if metrics_path else None,
+        metrics=metrics,
     )
+    write_metrics(metrics, out_metrics_json, out_metrics_tsv)
     write_versions(versions, "scclust_merge.py")
 
 

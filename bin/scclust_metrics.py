@@ -1,12 +1,16 @@
 #!/usr/bin/env python3
-"""Per-column metrics of one dataset (and stability, when bootstraps ran): metrics.json and metrics.tsv."""
+"""Metrics of the hierarchy's columns (levels >= 2) on the whole dataset's graph: column_metrics.json.
+
+Level-1 columns carry theirs from CLUSTER; SUBCLUSTER holds only each cluster's subgraph, so deeper levels are
+scored here, once per dataset, with the graph read once.
+"""
 
 import click
 
-from scclust.cli import config_option, dataset_option, read_json, user_errors, versions_option, write_versions
+from scclust.cli import config_option, dataset_option, read_json, user_errors, versions_option, write_json, write_versions
 from scclust.config import load_config
 from scclust.merge import gather_columns
-from scclust.metrics import compute_metrics, read_inputs, write_metrics
+from scclust.metrics import score_columns
 from scclust.multires import load_graph
 from scclust.neighbors import rep_store
 
@@ -16,9 +20,7 @@ from scclust.neighbors import rep_store
 @click.option("--graph-store", required=True, type=click.Path(exists=True), help="store holding the clustered graph")
 @config_option
 @dataset_option
-@click.option("--bootstrap", "bootstraps", multiple=True, type=click.Path(exists=True), help="a STABILITY file (repeat)")
-@click.option("--out-json", required=True, type=click.Path())
-@click.option("--out-tsv", required=True, type=click.Path())
+@click.option("--out", required=True, type=click.Path(), help="column_metrics.json to write")
 @versions_option
 @click.argument("results", nargs=-1, required=True, type=click.Path(exists=True))
 @user_errors
@@ -27,27 +29,18 @@ def main(
     graph_store: str,
     config_path: str,
     dataset_path: str,
-    bootstraps: tuple[str, ...],
-    out_json: str,
-    out_tsv: str,
+    out: str,
     versions: str,
     results: tuple[str, ...],
 ) -> None:
-    """Compute every column's metrics."""
+    """Score every column that has no metrics yet."""
     cfg = load_config(config_path)
     dataset = read_json(dataset_path)
-    columns = gather_columns(list(results), dataset, cfg)
-    rep, labels = read_inputs(input_path, rep_store(input_path, graph_store, cfg.use_rep), cfg, dataset["n_obs"])
-    doc = compute_metrics(
-        cfg,
-        columns,
-        load_graph(graph_store, cfg, dataset),
-        rep=rep,
-        labels=labels,
-        bootstrap_files=list(bootstraps),
-        fingerprint=dataset["obs_fingerprint"],
+    columns = [c for c in gather_columns(list(results), dataset, cfg) if not c.metrics]
+    score_columns(
+        cfg, columns, load_graph(graph_store, cfg, dataset), input_path, rep_store(input_path, graph_store, cfg.use_rep)
     )
-    write_metrics(doc, out_json, out_tsv)
+    write_json(out, {c.name: c.metrics for c in columns})
     write_versions(versions, "scclust_metrics.py")
 
 

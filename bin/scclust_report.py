@@ -8,6 +8,7 @@ import click
 from scclust.cli import config_option, dataset_option, read_json, user_errors, write_json, write_versions
 from scclust.config import load_config
 from scclust.merge import gather_columns
+from scclust.metrics import dataset_metrics
 from scclust.report import ReportData, build_report, read_shown
 
 
@@ -17,7 +18,8 @@ from scclust.report import ReportData, build_report, read_shown
 @dataset_option
 @click.option("--params", "params_path", required=True, type=click.Path(exists=True), help="every parameter of the run")
 @click.option("--run-info", required=True, type=click.Path(exists=True), help="pipeline version and command line")
-@click.option("--metrics", "metrics_path", type=click.Path(exists=True), help="metrics.json; without it counts and sizes only")
+@click.option("--column-metrics", type=click.Path(exists=True), help="METRICS' file for levels >= 2, if any")
+@click.option("--bootstrap", "bootstraps", multiple=True, type=click.Path(exists=True), help="a STABILITY file (repeat)")
 @click.option("--umap", "umap_path", type=click.Path(exists=True), help="umap.npz; else obsm/X_umap of the input, if any")
 @click.option("--outdir", default=".", show_default=True, type=click.Path(file_okay=False))
 @click.argument("results", nargs=-1, required=True, type=click.Path(exists=True))
@@ -28,7 +30,8 @@ def main(
     dataset_path: str,
     params_path: str,
     run_info: str,
-    metrics_path: str | None,
+    column_metrics: str | None,
+    bootstraps: tuple[str, ...],
     umap_path: str | None,
     outdir: str,
     results: tuple[str, ...],
@@ -37,13 +40,18 @@ def main(
     cfg = load_config(config_path)
     dataset = read_json(dataset_path)
     obs, coords, earlier = read_shown(input_path, cfg, umap_path)
+    columns = gather_columns(list(results), dataset, cfg)
+    # the same document MERGE computes from the same files, so the report does not wait for MERGE
+    metrics = dataset_metrics(
+        cfg, columns, column_metrics=column_metrics, bootstrap_files=list(bootstraps), fingerprint=dataset["obs_fingerprint"]
+    )
     data = ReportData(
         dataset=dataset,
         cfg=cfg,
         params=read_json(params_path),
         run_info=read_json(run_info),
-        columns=gather_columns(list(results), dataset, cfg),
-        metrics=read_json(metrics_path) if metrics_path else None,
+        columns=columns,
+        metrics=metrics,
         coords=coords,
         obs=obs,
         earlier=earlier,

@@ -15,7 +15,13 @@ from scclust.clustering import GraphClusterer, column_name, labels_from_membersh
 from scclust.config import config_from_params
 from scclust.dataset import inspect_dataset
 from scclust.errors import UserError
-from scclust.metrics import compute_metrics, metrics_table, silhouette_cells, write_metrics
+from scclust.metrics import (
+    ColumnScorer,
+    compute_metrics,
+    metrics_table,
+    silhouette_cells,
+    write_metrics,
+)
 from scclust.results import ColumnResult
 from scclust.stability import (
     ColumnStability,
@@ -140,9 +146,12 @@ def test_metrics_equal_direct_sklearn_and_igraph_calls(adata, tmp_path):
     truth = adata.obs["bulk_labels"].astype(str).to_numpy()
     labels = {"bulk_labels": pd.factorize(truth)[0]}
     rep = ("X_pca", cells, adata.obsm["X_pca"][cells])
-    doc = compute_metrics(
-        cfg, columns, adata.obsp["connectivities"], rep=rep, labels=labels, bootstrap_files=files, fingerprint="fp"
-    )
+    scorer = ColumnScorer(cfg, adata.obsp["connectivities"], rep=rep, labels=labels)
+    for col in columns:
+        col.metrics = scorer.score(col)
+    with pytest.raises(UserError, match="has no metrics"):
+        compute_metrics(cfg, [*columns, level1_columns(adata, cfg)[0]], bootstrap_files=files, fingerprint="fp")
+    doc = compute_metrics(cfg, columns, bootstrap_files=files, fingerprint="fp")
     g = get_igraph_from_adjacency(adata.obsp["connectivities"], directed=False)
     for col in columns:
         m = doc["columns"][col.name]
@@ -207,16 +216,26 @@ def test_label_column_typo_is_refused_at_preflight(adata, tmp_path: Path):
         inspect_dataset(path, cfg, "pbmc")
 
 
-def test_graph_with_each_pair_once_has_scanpys_modularity():
+def test_modularity_on_the_graph_of_clusters_is_scanpys_modularity():
     import scipy.sparse as sp
 
-    from scclust.metrics import undirected_graph
+    from scclust.metrics import modularity
 
     adjacency = sp.random(300, 300, density=0.05, random_state=0, format="csr")  # not symmetric, with self-loops
-    membership = np.random.default_rng(0).integers(0, 5, 300).tolist()
     reference = get_igraph_from_adjacency(adjacency, directed=False)
-    ours, weights = undirected_graph(adjacency)
-    assert ours.ecount() < reference.ecount()
-    for resolution in (1.0, 0.4):
-        expected = reference.modularity(membership, weights="weight", resolution=resolution)
-        assert ours.modularity(membership, weights=weights, resolution=resolution) == pytest.approx(expected)
+    for n_clusters in (1, 5, 300):
+        codes = np.random.default_rng(n_clusters).permutation(np.arange(300) % n_clusters)
+        expected = [reference.modularity(codes.tolist(), weights="weight", resolution=r) for r in (1.0, 0.4, 2.0)]
+        assert modularity(adjacency, codes, [1.0, 0.4, 2.0]) == pytest.approx(expected, abs=1e-12)
+
+
+def test_agreement_is_sklearns_including_trivial_labelings():
+    from scclust.metrics import agreement
+
+    rng = np.random.default_rng(3)
+    cases = [(rng.integers(0, 7, 500), rng.integers(0, 4, 500)), (np.zeros(9, int), np.zeros(9, int))]
+    cases += [(np.arange(9), np.arange(9)), (np.zeros(9, int), np.arange(9)), (np.zeros(1, int), np.zeros(1, int))]
+    for a, b in cases:
+        got = agreement("x", a, b)
+        assert got["ari_x"] == pytest.approx(adjusted_rand_score(a, b), abs=1e-12)
+        assert got["nmi_x"] == pytest.approx(normalized_mutual_info_score(a, b), abs=1e-12)

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import hashlib
 import re
+import subprocess
+import sys
 
+import matplotlib
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
@@ -16,7 +19,7 @@ from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
 from scclust.charts import contingency
 from scclust.clustering import column_name
 from scclust.config import config_from_params
-from scclust.plots import LEGEND_MAX, draw_categories, safe_filename, subsample
+from scclust.plots import LEGEND_MAX, draw_categories, palette, safe_filename, subsample
 from scclust.report import ReportData, build_report, read_shown
 from scclust.results import ColumnResult
 from scclust.summary import build_summary
@@ -270,3 +273,12 @@ def test_umap_colours_may_name_a_column_this_run_creates(pbmc, tmp_path):
     cfg = config_from_params({"input": str(path), "resolutions": "0.5", "umap_colors": "leiden_0.5_1,bulk_labels"})
     obs, coords, earlier = read_shown(str(path), cfg, None)
     assert list(obs.columns) == ["bulk_labels"] and coords.shape == (pbmc.n_obs, 2) and earlier == []
+
+
+def test_many_clusters_get_scanpys_palette_without_importing_scanpy():
+    from scanpy.plotting.palettes import default_102
+
+    assert palette(150) == [default_102[i % 102] for i in range(150)]
+    assert palette(3) == [matplotlib.colors.to_hex(c) for c in plt.get_cmap("tab20").colors[:3]]
+    code = "import sys, scclust.report, scclust.plots as p; p.palette(30); assert 'scanpy' not in sys.modules, 'scanpy'"
+    subprocess.run([sys.executable, "-c", code], check=True)

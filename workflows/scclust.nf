@@ -1,5 +1,6 @@
 /*
- * scclust: inputs -> level 1 -> hierarchy -> metrics (and stability) -> merge into one zarr -> report -> publish,
+ * scclust: inputs -> level 1 (scored as it clusters) -> hierarchy -> stability and deeper levels' metrics ->
+ * merge into one zarr, and the report beside it -> publish,
  * per dataset.
  * The fan-out (algorithms, resolution batches, depth, result counts) comes from PREFLIGHT's validated plan.
  */
@@ -57,15 +58,15 @@ workflow SCCLUST {
     EVALUATE(stores, grouped, config, plan)
     MERGE(
         merge_in.map { meta, path, json, rs, graph, u -> [meta.id, meta, path, json, rs, graph, u] }
-            .join(EVALUATE.out.json.map { meta, m -> [meta.id, m] })
-            .map { _id, meta, path, json, rs, graph, u, m -> [meta, path, json, rs, graph, u, m] },
+            .join(EVALUATE.out.evaluation)
+            .map { _id, meta, path, json, rs, graph, u, scored, bs -> [meta, path, json, rs, graph, u, scored, bs] },
         config,
         run_info,
     )
 
     REPORTS(
         merge_in.map { meta, path, json, rs, _graph, u -> [meta, path, json, rs, u] },
-        EVALUATE.out.json.map { meta, m -> [meta.id, m] },
+        EVALUATE.out.evaluation,
         config,
         run_info,
         INPUTS.out.params,
@@ -73,7 +74,7 @@ workflow SCCLUST {
 
     // Everything a dataset gets is published together, once every dataset of the run is complete, and replaces
     // the dataset's earlier folder as a whole (see modules/local/publish).
-    outputs = MERGE.out.zarr.mix(MERGE.out.tsv, EVALUATE.out.tsv, REPORTS.out.outputs)
+    outputs = MERGE.out.zarr.mix(MERGE.out.tsv, MERGE.out.metrics, REPORTS.out.outputs)
         .map { meta, item -> [meta.id, meta, item] }
         .groupTuple()
         .map { _id, metas, items -> [metas[0], items] }

@@ -228,7 +228,7 @@ class _IgraphRNG:
         raise NotImplementedError("scclust's igraph RNG serves getrandbits(32), random() and gauss() only")
 
 
-def _igraph() -> Any:
+def import_igraph() -> Any:
     """Import igraph without the ~0.7 s of ``matplotlib.pyplot`` it loads for plotting, which we never use.
 
     igraph falls back to a stub when ``import matplotlib`` fails; a ``None`` entry in ``sys.modules`` makes it
@@ -249,7 +249,7 @@ def _igraph() -> Any:
 @contextmanager
 def igraph_seed(seed: int) -> Iterator[None]:
     """Seed igraph's RNG for the duration of the block, then restore Python's ``random``."""
-    ig = _igraph()
+    ig = import_igraph()
     ig.set_random_number_generator(_IgraphRNG(seed))
     try:
         yield
@@ -277,7 +277,7 @@ def igraph_from_adjacency(adjacency: sp.spmatrix | sp.sparray, *, directed: bool
     kept_per_row = np.diff(np.concatenate([[0], np.cumsum(keep, dtype=np.int64)])[csr.indptr])
     edges[:, 0] = np.repeat(np.arange(csr.shape[0], dtype=edges.dtype), kept_per_row)
     edges[:, 1] = csr.indices[keep]
-    g = _igraph().Graph(n=csr.shape[0], directed=directed)
+    g = import_igraph().Graph(n=csr.shape[0], directed=directed)
     g.add_edges(edges)
     # weights only now, so that they never coexist with the edge array and igraph's copy of it
     if csr.has_canonical_format:

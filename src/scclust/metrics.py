@@ -5,12 +5,17 @@ in config order, no null values. Every column gets its cluster count and sizes, 
 partition on the clustered graph (at resolution 1 and at the column's own), the silhouette on ``--use_rep``
 for a seeded subsample of cells, ARI/NMI to the next lower resolution and to each ``--label_columns`` column;
 levels >= 2 also how many parents split; level-1 columns their stability when bootstraps ran.
+
+Two stages: :func:`score_columns` where the graph is already built (CLUSTER, and METRICS for deeper levels) and
+:func:`compute_metrics` for what needs several columns (MERGE and REPORT, from the same files).
 """
 
 from __future__ import annotations
 
 import itertools
 import math
+import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -19,13 +24,14 @@ import pandas as pd
 import scipy.sparse as sp
 
 from scclust import io
-from scclust.clustering import igraph_from_adjacency
+from scclust.clustering import igraph_from_adjacency, import_igraph
 from scclust.config import Config
+from scclust.errors import UserError
 from scclust.results import ColumnResult, atomic_path
 from scclust.stability import RULE, gather_stability, recommend, recommendation_basis
 
-# Silhouette needs all pairwise distances of the cells it scores; 5000 cells (a 100 MB distance matrix, computed
-# once and shared by every column) keep its standard error near 0.005 and its cost at ~0.3 s per column.
+# Silhouette needs all pairwise distances of the cells it scores; 5000 cells (a 200 MB distance matrix, computed
+# once per task and shared by its columns) keep its standard error near 0.005 and its cost at ~0.3 s per column.
 SILHOUETTE_MAX_CELLS = 5000
 FORMAT = "scclust-metrics/1"
 
@@ -51,10 +57,20 @@ def size_metrics(labels: pd.Categorical, min_cluster_size: int) -> dict[str, Any
 
 
 def agreement(name: str, a: np.ndarray, b: np.ndarray) -> dict[str, float]:
-    """``ari_<name>`` and ``nmi_<name>`` of two labelings of the same cells."""
-    from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
+    """``ari_<name>`` and ``nmi_<name>`` of two labelings (non-negative integer codes) of the same cells.
 
-    return {f"ari_{name}": float(adjusted_rand_score(a, b)), f"nmi_{name}": float(normalized_mutual_info_score(a, b))}
+    igraph's ``compare_communities`` (the same values as scikit-learn's, ~2x faster, and no scikit-learn import
+    for MERGE and REPORT); where igraph leaves the ARI undefined (two trivial labelings, or fewer than two cells)
+    scikit-learn's definition (1.0) is used.
+    """
+    igraph = import_igraph()
+    ari = igraph.compare_communities(a, b, method="ari") if len(a) > 1 else math.nan
+    if math.isnan(ari):
+        from sklearn.metrics import adjusted_rand_score
+
+        ari = adjusted_rand_score(a, b)
+    nmi = igraph.compare_communities(a, b, method="nmi") if len(a) > 1 else 1.0
+    return {f"ari_{name}": float(ari), f"nmi_{name}": float(nmi)}
 
 
 def previous_columns(columns: list[ColumnResult]) -> dict[str, str]:
@@ -76,45 +92,102 @@ def parent_splits(child: pd.Categorical, parent: pd.Categorical) -> dict[str, in
     return {"n_parents": len(parent.categories), "n_parents_split": int((children > 1).sum())}
 
 
+class ColumnScorer:
+    """The metrics of one column that need the clustered graph or the cells' data, for many columns of one dataset.
+
+    Used by the task that already holds the graph (CLUSTER for level 1, METRICS for deeper levels).
+    """
+
+    def __init__(
+        self,
+        cfg: Config,
+        adjacency: sp.spmatrix,
+        *,
+        rep: tuple[str, np.ndarray, np.ndarray] | None,
+        labels: dict[str, np.ndarray],
+    ) -> None:
+        self.cfg = cfg
+        self.edges = sp.coo_matrix(adjacency)
+        self.silhouette = _Silhouette(rep) if rep is not None else None
+        self.labels = labels
+
+    def score(self, col: ColumnResult) -> dict[str, Any]:
+        """Sizes, modularity (at resolution 1 and at the column's own), silhouette and agreement with the labels."""
+        codes = col.labels.codes
+        out = size_metrics(col.labels, self.cfg.level_min_cluster_size(int(col.params["level"])))
+        at_one, at_own = modularity(self.edges, codes, [1.0, float(col.params["resolution"])])
+        out["modularity"], out["modularity_at_resolution"] = at_one, at_own
+        if self.silhouette is not None:
+            out.update(self.silhouette.score(codes))
+        for name, values in self.labels.items():
+            known = values >= 0
+            out.update(agreement(name, values[known], codes[known]))
+        return out
+
+
+def modularity(adjacency: sp.spmatrix, codes: np.ndarray, resolutions: list[float]) -> list[float]:
+    """The weighted modularity (igraph's) of a partition of scanpy's graph of ``adjacency``, at each resolution.
+
+    Computed on the graph of the clusters (every edge i-j becomes an edge between their clusters, a self-loop
+    within one). igraph counts an edge within a cluster and a self-loop alike (twice its weight inside, once per
+    end in the strengths), so the value is the same as on the cells' graph, without igraph converting millions
+    of weights per call.
+    """
+    coo = sp.coo_matrix(adjacency)  # no copy when it is one already (ColumnScorer converts once)
+    k = int(codes.max()) + 1
+    clusters = sp.coo_matrix((coo.data, (codes[coo.row], codes[coo.col])), shape=(k, k)).tocsr()  # sums duplicates
+    graph, weights = igraph_from_adjacency(clusters, directed=False)
+    return [graph.modularity(range(k), weights=weights, resolution=r) for r in resolutions]
+
+
+def score_columns(
+    cfg: Config, columns: list[ColumnResult], adjacency: sp.spmatrix, input_path: str | Path, rep_path: str | Path
+) -> None:
+    """Set ``metrics`` of every column that has none, reading the embedding rows and label columns they need."""
+    todo = [c for c in columns if not c.metrics]
+    if not todo:
+        return
+    started = time.perf_counter()
+    rep, labels = read_inputs(input_path, rep_path, cfg, len(todo[0].labels))
+    scorer = ColumnScorer(cfg, adjacency, rep=rep, labels=labels)
+    for col in todo:
+        col.metrics = scorer.score(col)
+    log_seconds(f"scoring {len(todo)} columns", started)
+
+
+def log_seconds(what: str, started: float) -> None:
+    """One stderr line with the seconds a metrics step took (``benchmarks/run_evaluation.py`` adds them up)."""
+    print(f"scclust timing: {what}: {time.perf_counter() - started:.3f} s", file=sys.stderr)
+
+
 def compute_metrics(
-    cfg: Config,
-    columns: list[ColumnResult],
-    adjacency: sp.spmatrix,
-    *,
-    rep: tuple[str, np.ndarray, np.ndarray] | None,
-    labels: dict[str, np.ndarray],
-    bootstrap_files: list[str | Path],
-    fingerprint: str,
+    cfg: Config, columns: list[ColumnResult], *, bootstrap_files: list[str | Path], fingerprint: str
 ) -> dict[str, Any]:
-    """The metrics document of one dataset.
+    """The metrics document of one dataset, from its scored columns (:class:`ColumnScorer`) and bootstraps.
+
+    What needs several columns is added here: ARI/NMI to the next lower resolution, how many parents a level
+    split, and level 1's stability and recommendation when bootstraps ran. MERGE and REPORT both call this on
+    the same files, so neither waits for the other.
 
     Parameters
     ----------
     cfg
         The run's config.
     columns
-        Every cluster column, in config order.
-    adjacency
-        The clustered graph (connectivities).
-    rep
-        ``(obsm key, cell indices, embedding rows of those cells)`` for the silhouette, or ``None`` when the
-        run has no embedding (the graph came with the input and ``--use_rep`` is not in obsm).
-    labels
-        ``--label_columns``: obs column name -> integer codes of its values, -1 where missing (left out).
+        Every cluster column, in config order, each with its ``metrics``.
     bootstrap_files
         The STABILITY tasks' files (empty without bootstraps).
     fingerprint
         The dataset's obs fingerprint, to check the bootstrap files against.
     """
-    graph, weights = undirected_graph(adjacency)
     by_name = {c.name: c for c in columns}
     previous = previous_columns(columns)
-    silhouette = _Silhouette(rep) if rep is not None else None
     out: dict[str, dict[str, Any]] = {}
     for col in columns:
+        if not col.metrics:
+            raise UserError(f"column {col.name!r} has no metrics; rerun the pipeline without -resume")
         p = col.params
         level = int(p["level"])
-        codes = col.labels.codes
         entry: dict[str, Any] = {
             "column": col.name,
             "algorithm": p["algorithm"],
@@ -124,25 +197,15 @@ def compute_metrics(
         }
         if level > 1:
             entry["parent_column"] = p["parent_column"]
-        sizes = size_metrics(col.labels, cfg.level_min_cluster_size(level))
-        cluster_sizes = sizes.pop("cluster_sizes")
-        entry.update(sizes)
-        membership = codes.tolist()
-        entry["modularity"] = graph.modularity(membership, weights=weights, resolution=1.0)
-        entry["modularity_at_resolution"] = graph.modularity(membership, weights=weights, resolution=entry["resolution"])
-        if silhouette is not None:
-            entry.update(silhouette.score(codes))
+        entry.update({k: col.metrics[k] for k in _scored_keys(col.metrics, cfg.label_columns)})
         if col.name in previous:
             entry["previous_column"] = previous[col.name]
-            entry.update(agreement("previous", by_name[previous[col.name]].labels.codes, codes))
-        for name, values in labels.items():
-            known = values >= 0
-            entry.update(agreement(name, values[known], codes[known]))
+            entry.update(agreement("previous", by_name[previous[col.name]].labels.codes, col.labels.codes))
         if level > 1:
             entry.update(parent_splits(col.labels, by_name[p["parent_column"]].labels))
-        entry["cluster_sizes"] = cluster_sizes
+        entry["cluster_sizes"] = col.metrics["cluster_sizes"]
         out[col.name] = entry
-    doc: dict[str, Any] = {"format": FORMAT, "columns": out, "label_columns": list(labels)}
+    doc: dict[str, Any] = {"format": FORMAT, "columns": out, "label_columns": list(cfg.label_columns)}
     if cfg.stability_bootstraps > 0:
         level1 = {c.name: c.labels for c in columns if int(c.params["level"]) == 1}
         stability, aris = gather_stability(
@@ -164,16 +227,36 @@ def compute_metrics(
     return doc
 
 
-def undirected_graph(adjacency: sp.spmatrix) -> tuple[Any, np.ndarray]:
-    """The undirected igraph graph scanpy builds from ``adjacency``, with each pair once (weights summed), and its weights.
+def dataset_metrics(
+    cfg: Config,
+    columns: list[ColumnResult],
+    *,
+    column_metrics: str | Path | None,
+    bootstrap_files: list[str | Path],
+    fingerprint: str,
+) -> dict[str, Any]:
+    """:func:`compute_metrics` after adding the deeper levels' metrics from METRICS' ``column_metrics.json``."""
+    started = time.perf_counter()
+    if column_metrics is not None:
+        import json
 
-    scanpy's graph holds every stored ``(i, j)`` as its own edge, so a symmetric matrix gives each pair twice; one
-    edge of the summed weight has the same strengths and total weight, hence the same modularity at any resolution,
-    and half the edges to build and scan.
-    """
-    csr = sp.csr_matrix(adjacency)
-    once = sp.triu(csr + csr.T, k=1) + sp.diags(csr.diagonal())
-    return igraph_from_adjacency(once, directed=False)
+        scored = json.loads(Path(column_metrics).read_text())
+        for col in columns:
+            col.metrics = col.metrics or scored.get(col.name, {})
+    doc = compute_metrics(cfg, columns, bootstrap_files=bootstrap_files, fingerprint=fingerprint)
+    log_seconds("metrics of the dataset", started)
+    return doc
+
+
+# metrics.tsv's column order (result files store the scores with their keys sorted)
+SCORED = ("n_clusters", "size_min", "size_median", "size_max", "n_small_clusters", "modularity", "modularity_at_resolution")
+SCORED += ("silhouette", "silhouette_n_cells", "silhouette_rep")
+
+
+def _scored_keys(scores: dict[str, Any], label_columns: list[str]) -> list[str]:
+    keys = [k for k in SCORED if k in scores]
+    keys += [f"{kind}_{name}" for name in label_columns for kind in ("ari", "nmi") if f"{kind}_{name}" in scores]
+    return keys + sorted(set(scores) - set(keys) - {"cluster_sizes"})
 
 
 class _Silhouette:

@@ -13,6 +13,8 @@ from scclust.clustering import ClusterSpec, GraphClusterer, column_name
 from scclust.config import Config
 from scclust.errors import UserError
 from scclust.gpu import cluster_with_backend, gpu_versions
+from scclust.metrics import score_columns
+from scclust.neighbors import rep_store
 from scclust.provenance import package_versions
 from scclust.results import ColumnResult
 
@@ -49,9 +51,19 @@ def base_params(spec: ClusterSpec, cfg: Config, dataset: dict[str, Any], *, leve
 
 
 def cluster_resolutions(
-    graph_store: str | Path, cfg: Config, dataset: dict[str, Any], algorithm: str, resolutions: list[float]
+    graph_store: str | Path,
+    cfg: Config,
+    dataset: dict[str, Any],
+    algorithm: str,
+    resolutions: list[float],
+    input_path: str | Path,
 ) -> list[ColumnResult]:
-    """Cluster the dataset's graph at each resolution with one algorithm; return level-1 columns with params."""
+    """Cluster the dataset's graph at each resolution with one algorithm; return level-1 columns with params.
+
+    Each column's metrics (:func:`scclust.metrics.score_columns`) are computed here too, on the graph this task
+    has already read, so that no later task reads it again; ``input_path`` is read for the silhouette's
+    embedding rows and the ``--label_columns`` only.
+    """
     clusterer = GraphClusterer(load_graph(graph_store, cfg, dataset))
     versions = {**package_versions(), **gpu_versions()}
     out = []
@@ -77,4 +89,5 @@ def cluster_resolutions(
             "versions": versions,
         }
         out.append(ColumnResult(column_name(algorithm, resolution, 1), labels, params))
+    score_columns(cfg, out, clusterer.adjacency, input_path, rep_store(input_path, graph_store, cfg.use_rep))
     return out

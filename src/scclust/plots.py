@@ -8,7 +8,9 @@ a million cells as at ten thousand.
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import importlib.util
 import io as _io
 import re
 from pathlib import Path
@@ -23,7 +25,6 @@ import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from PIL import Image
-from scanpy.plotting.palettes import default_102
 
 from scclust.hierarchy import label_key
 from scclust.results import atomic_path
@@ -49,7 +50,18 @@ def palette(n: int) -> list[str]:
     """``n`` colours: tab20 up to 20, scanpy's ``default_102`` beyond (cycled past 102, where labels tell them apart)."""
     if n <= LEGEND_MAX:
         return [matplotlib.colors.to_hex(c) for c in plt.get_cmap("tab20").colors[:n]]
-    return [default_102[i % len(default_102)] for i in range(n)]
+    colours = default_102()
+    return [colours[i % len(colours)] for i in range(n)]
+
+
+@functools.cache
+def default_102() -> list[str]:
+    """Scanpy's ``default_102`` palette, read from its module file: ``import scanpy`` would cost REPORT ~2 s."""
+    origin = importlib.util.find_spec("scanpy").origin  # finds the package without importing it
+    spec = importlib.util.spec_from_file_location("scclust_scanpy_palettes", Path(origin).parent / "plotting" / "palettes.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)  # it imports matplotlib only
+    return list(module.default_102)
 
 
 def category_order(text: pd.Series) -> list[str]:

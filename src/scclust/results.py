@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -17,11 +17,15 @@ from scclust.errors import UserError
 
 @dataclass
 class ColumnResult:
-    """One cluster column: name, categorical labels (one per cell, in obs order) and params."""
+    """One cluster column: name, categorical labels (one per cell, in obs order), params and per-column metrics.
+
+    ``metrics`` are computed by the task that holds the clustered graph (:func:`scclust.metrics.column_metrics`).
+    """
 
     name: str
     labels: pd.Categorical
     params: dict[str, Any]
+    metrics: dict[str, Any] = field(default_factory=dict)
 
 
 def obs_fingerprint(obs_names: pd.Index) -> str:
@@ -45,7 +49,15 @@ def write_results(path: str | Path, columns: list[ColumnResult], *, n_obs: int, 
         "format": "scclust-result/1",
         "n_obs": n_obs,
         "obs_fingerprint": fingerprint,
-        "columns": [{"name": c.name, "categories": [str(x) for x in c.labels.categories], "params": c.params} for c in columns],
+        "columns": [
+            {
+                "name": c.name,
+                "categories": [str(x) for x in c.labels.categories],
+                "params": c.params,
+                **({"metrics": c.metrics} if c.metrics else {}),
+            }
+            for c in columns
+        ],
     }
     arrays = {f"codes_{i}": np.asarray(c.labels.codes, dtype=np.int32) for i, c in enumerate(columns)}
     for c in columns:
@@ -67,6 +79,7 @@ def read_results(path: str | Path) -> tuple[dict[str, Any], list[ColumnResult]]:
                     name=col["name"],
                     labels=pd.Categorical.from_codes(data[f"codes_{i}"], categories=col["categories"]),
                     params=col["params"],
+                    metrics=col.get("metrics", {}),
                 )
                 for i, col in enumerate(meta["columns"])
             ]

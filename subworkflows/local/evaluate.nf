@@ -1,7 +1,8 @@
 /*
- * Per-column metrics of every dataset and, with --stability_bootstraps B > 0, the bootstrap stability of level 1:
+ * What MERGE and REPORT need besides the columns to compute a dataset's metrics: with --stability_bootstraps B > 0,
  * B x algorithms x resolution batches STABILITY tasks (each builds its subgraph once for a batch of resolutions,
- * like CLUSTER), then one METRICS task per dataset once all its results and bootstraps are in.
+ * like CLUSTER); with --hierarchy, one METRICS task scoring levels >= 2 on the whole graph. Level-1 columns come
+ * scored from CLUSTER, so a run without either adds no task between clustering and MERGE.
  */
 
 include { STABILITY } from '../../modules/local/stability'
@@ -12,7 +13,7 @@ workflow EVALUATE {
     stores    // [meta, input, dataset.json, graph store]
     results   // [id, [result files]]: every column of the dataset
     config    // config.json
-    plan      // parsed plan.json: algorithms, resolution batches, bootstraps
+    plan      // parsed plan.json: algorithms, resolution batches, bootstraps, levels
 
     main:
     tasks = stores.combine(plan).flatMap { meta, _input, json, graph, p ->
@@ -31,14 +32,18 @@ workflow EVALUATE {
                 .groupTuple()
                 .map { id, fs -> [id.toString(), fs.sort { f -> f.toString() }] }
         )
-    metrics_in = stores.map { meta, path, json, graph -> [meta.id, meta, path, json, graph] }
+    hierarchy = stores.combine(plan)
+        .map { meta, path, json, graph, p -> [meta.id, meta, path, json, graph, p.n_level_results > 0] }
         .join(results)
-        .join(boots)
-        .map { _id, meta, path, json, graph, rs, bs -> [meta, path, json, graph, rs, bs] }
-    METRICS(metrics_in, config)
+        .branch { _id, _meta, _path, _json, _graph, deeper, _rs ->
+            deeper: deeper
+            flat: true
+        }
+    METRICS(hierarchy.deeper.map { _id, meta, path, json, graph, _d, rs -> [meta, path, json, graph, rs] }, config)
+    scored = METRICS.out.json.map { meta, f -> [meta.id, f] }
+        .mix(hierarchy.flat.map { id, _meta, _path, _json, _graph, _d, _rs -> [id, []] })
 
     emit:
-    json     = METRICS.out.json
-    tsv      = METRICS.out.tsv
-    versions = STABILITY.out.versions.mix(METRICS.out.versions)
+    evaluation = scored.join(boots)   // [meta.id, column_metrics.json or [], [bootstrap files]]
+    versions   = STABILITY.out.versions.mix(METRICS.out.versions)
 }

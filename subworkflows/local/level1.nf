@@ -11,9 +11,9 @@ workflow LEVEL1 {
     plan
 
     main:
-    tasks = stores.combine(plan).flatMap { meta, _input, json, graph, p ->
+    tasks = stores.combine(plan).flatMap { meta, input, json, graph, p ->
         p.algorithms.collectMany { algorithm ->
-            p.batches.collect { indices -> [meta + [level: 1, depth: p.depth], graph, json, algorithm, indices] }
+            p.batches.collect { indices -> [meta + [level: 1, depth: p.depth], input, graph, json, algorithm, indices] }
         }
     }
     CLUSTER(tasks, config)

@@ -7,15 +7,15 @@ include { REPORT } from '../../modules/local/report'
 workflow REPORTS {
     take:
     inputs      // [meta, input, dataset.json, [result.npz ...], umap.npz or []]
-    metrics     // [meta.id, metrics.json or []]
+    evaluation  // [meta.id, column_metrics.json or [], [bootstrap files]]: the rest of what the metrics need
     config
     run_info
     params_json // the run's parameters (PREFLIGHT's params.json), every one of which the report lists
 
     main:
     report_in = inputs.map { meta, path, json, rs, u -> [meta.id, meta, path, json, rs, u] }
-        .join(metrics)
-        .map { _id, meta, path, json, rs, u, m -> [meta, path, json, rs, u, m] }
+        .join(evaluation)
+        .map { _id, meta, path, json, rs, u, scored, bs -> [meta, path, json, rs, u, scored, bs] }
     REPORT(report_in, config, params_json, run_info)
 
     emit:

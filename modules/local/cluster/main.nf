@@ -7,7 +7,7 @@ process CLUSTER {
     label 'process_gpu'
 
     input:
-    tuple val(meta), path(graph_store, stageAs: 'graph/*'), path(dataset), val(algorithm), val(indices)
+    tuple val(meta), path(input, stageAs: 'input/*'), path(graph_store, stageAs: 'graph/*'), path(dataset), val(algorithm), val(indices)
     path config
 
     output:
@@ -16,7 +16,7 @@ process CLUSTER {
 
     script:
     """
-    scclust_cluster.py --graph-store ${q(graph_store)} --config ${q(config)} --dataset ${q(dataset)} \\
+    scclust_cluster.py --graph-store ${q(graph_store)} --input ${q(input)} --config ${q(config)} --dataset ${q(dataset)} \\
         --algorithm ${q(algorithm)} --indices ${q(indices)} --out result.npz
     """
 

@@ -5,27 +5,32 @@ process MERGE {
     label 'process_low'
 
     input:
-    tuple val(meta), path(input, stageAs: 'input/*'), path(dataset), path(results, stageAs: 'results/result*.npz'), path(graph_store, stageAs: 'graph/*'), path(umap, stageAs: 'umap/*'), path(metrics, stageAs: 'metrics/*')
+    tuple val(meta), path(input, stageAs: 'input/*'), path(dataset), path(results, stageAs: 'results/result*.npz'), path(graph_store, stageAs: 'graph/*'), path(umap, stageAs: 'umap/*'), path(column_metrics, stageAs: 'metrics/*'), path(bootstraps, stageAs: 'bootstraps/bootstrap*.npz')
     path config
     path run_info
 
     output:
     tuple val(meta), path("clustering.zarr"), emit: zarr
     tuple val(meta), path("clusters.tsv"),    emit: tsv
+    tuple val(meta), path("metrics.tsv"),     emit: metrics
     path "versions.yml",                      emit: versions
 
     script:
     def resultArgs = results instanceof List ? results.collect { r -> q(r) }.join(' ') : q(results)
     def graphArg = graph_store ? "--graph-store ${q(graph_store)}" : ''
     def umapArg = umap ? "--umap ${q(umap)}" : ''
+    def scoredArg = column_metrics ? "--column-metrics ${q(column_metrics)}" : ''
+    def bootstrapList = bootstraps instanceof List ? bootstraps : (bootstraps ? [bootstraps] : [])
+    def bootstrapArgs = bootstrapList.collect { b -> "--bootstrap ${q(b)}" }.join(' ')
     """
     scclust_merge.py --input ${q(input)} --config ${q(config)} --dataset ${q(dataset)} --run-info ${q(run_info)} \\
-        ${graphArg} ${umapArg} --metrics ${q(metrics)} --out-zarr clustering.zarr --out-tsv clusters.tsv ${resultArgs}
+        ${graphArg} ${umapArg} ${scoredArg} ${bootstrapArgs} --out-zarr clustering.zarr --out-tsv clusters.tsv \\
+        --out-metrics-json metrics.json --out-metrics-tsv metrics.tsv ${resultArgs}
     """
 
     stub:
     """
     mkdir clustering.zarr
-    touch clusters.tsv versions.yml
+    touch clusters.tsv metrics.json metrics.tsv versions.yml
     """
 }

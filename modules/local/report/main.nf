@@ -6,7 +6,7 @@ process REPORT {
     label 'process_high_memory'
 
     input:
-    tuple val(meta), path(input, stageAs: 'input/*'), path(dataset), path(results, stageAs: 'results/result*.npz'), path(umap, stageAs: 'umap/*'), path(metrics, stageAs: 'metrics/*')
+    tuple val(meta), path(input, stageAs: 'input/*'), path(dataset), path(results, stageAs: 'results/result*.npz'), path(umap, stageAs: 'umap/*'), path(column_metrics, stageAs: 'metrics/*'), path(bootstraps, stageAs: 'bootstraps/bootstrap*.npz')
     path config
     path params_json
     path run_info
@@ -21,10 +21,12 @@ process REPORT {
     script:
     def resultArgs = results instanceof List ? results.collect { r -> q(r) }.join(' ') : q(results)
     def umapArg = umap ? "--umap ${q(umap)}" : ''
-    def metricsArg = metrics ? "--metrics ${q(metrics)}" : ''
+    def scoredArg = column_metrics ? "--column-metrics ${q(column_metrics)}" : ''
+    def bootstrapList = bootstraps instanceof List ? bootstraps : (bootstraps ? [bootstraps] : [])
+    def bootstrapArgs = bootstrapList.collect { b -> "--bootstrap ${q(b)}" }.join(' ')
     """
     scclust_report.py --input ${q(input)} --config ${q(config)} --dataset ${q(dataset)} --params ${q(params_json)} \\
-        --run-info ${q(run_info)} ${umapArg} ${metricsArg} ${resultArgs}
+        --run-info ${q(run_info)} ${umapArg} ${scoredArg} ${bootstrapArgs} ${resultArgs}
     """
 
     stub:
