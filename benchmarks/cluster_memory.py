@@ -65,6 +65,7 @@ def main(store: Path, baseline: Path, resolutions: str, algorithm: str, repeats:
     """Print one table row per run."""
     from scclust.io import open_store
 
+    store = store.resolve()  # each call runs in its own temporary directory
     with open_store(store) as root:
         entries = int(root["obsp"]["connectivities"]["data"].shape[0])
     graph = 40 * entries
