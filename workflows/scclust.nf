@@ -1,7 +1,6 @@
 /*
- * scclust: inputs -> level 1 (scored as it clusters) -> hierarchy -> stability and deeper levels' metrics ->
- * merge into one zarr, and the report beside it -> publish,
- * per dataset.
+ * scclust, per dataset: inputs -> level 1 (scored as it clusters) -> hierarchy -> stability and deeper levels'
+ * metrics -> merge into one zarr, with the report beside it -> publish.
  * The fan-out (algorithms, resolution batches, depth, result counts) comes from PREFLIGHT's validated plan.
  */
 include { INPUTS; readDatasets } from '../subworkflows/local/inputs'

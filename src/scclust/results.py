@@ -19,7 +19,7 @@ from scclust.errors import UserError
 class ColumnResult:
     """One cluster column: name, categorical labels (one per cell, in obs order), params and per-column metrics.
 
-    ``metrics`` are computed by the task that holds the clustered graph (:func:`scclust.metrics.column_metrics`).
+    ``metrics`` are computed by the task that holds the clustered graph (:func:`scclust.metrics.score_columns`).
     """
 
     name: str
