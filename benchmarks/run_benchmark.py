@@ -69,10 +69,12 @@ def emit(text: str, append_to: Path | None) -> None:
             fh.write(text + "\n")
 
 
-def timed(cmd: list[str], *, env: dict[str, str] | None = None, log: Path | None = None) -> tuple[float, str]:
+def timed(
+    cmd: list[str], *, env: dict[str, str] | None = None, log: Path | None = None, cwd: Path | None = None
+) -> tuple[float, str]:
     """Run cmd, return (wall seconds, stdout+stderr); raise on failure."""
     t0 = time.perf_counter()
-    proc = subprocess.run(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.run(cmd, env=env, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     wall = time.perf_counter() - t0
     if log is not None:
         log.write_text(proc.stdout)

@@ -257,6 +257,11 @@ def igraph_seed(seed: int) -> Iterator[None]:
         ig.set_random_number_generator(random)
 
 
+# cells per slice of the edge stream: large enough that the per-slice numpy calls cost nothing, small enough
+# that its Python ints (~36 bytes per entry) stay a few MB
+_EDGE_SLICE_ROWS = 8192
+
+
 def igraph_from_adjacency(adjacency: sp.spmatrix | sp.sparray, *, directed: bool) -> tuple[ig.Graph, np.ndarray]:
     """Build the igraph graph scanpy builds (same edges, same order, same weights), but without Python loops.
 
@@ -265,26 +270,33 @@ def igraph_from_adjacency(adjacency: sp.spmatrix | sp.sparray, *, directed: bool
 
     Returns
     -------
-    The graph and its edge weights (float64, in edge order). The weights are not stored as igraph's ``weight``
-    edge attribute: that is a Python list of floats, ~32 bytes per edge where the array takes 8, and igraph's
-    clustering calls take the array as well.
+    The graph and its edge weights (in edge order; float32 when the matrix is, as scanpy's graphs are: igraph
+    reads them as the same doubles). The weights are not stored as igraph's ``weight`` edge attribute: that is a
+    Python list of floats, ~32 bytes per edge where the array takes 4 or 8, and igraph's clustering calls take
+    the array as well.
     """
     csr = sp.csr_matrix(adjacency)
     keep = csr.data != 0
-    # int32 vertex ids where they fit: igraph copies the array into its own 64-bit vector either way
-    edges = np.empty((int(keep.sum()), 2), dtype=np.int32 if csr.shape[0] < 2**31 else np.int64)
-    # rows from indptr (no COO copy of the matrix): each row repeated as often as it has kept entries
-    kept_per_row = np.diff(np.concatenate([[0], np.cumsum(keep, dtype=np.int64)])[csr.indptr])
-    edges[:, 0] = np.repeat(np.arange(csr.shape[0], dtype=edges.dtype), kept_per_row)
-    edges[:, 1] = csr.indices[keep]
     g = import_igraph().Graph(n=csr.shape[0], directed=directed)
-    g.add_edges(edges)
-    # weights only now, so that they never coexist with the edge array and igraph's copy of it
-    if csr.has_canonical_format:
-        weights = csr.data[keep].astype(np.float64)
-    else:  # duplicates are summed by fancy indexing, as in scanpy
-        weights = np.asarray(csr[edges[:, 0], edges[:, 1]], dtype=np.float64).ravel()
-    return g, weights
+    # python-igraph's stable ABI reads an edge list item by item, and pairs of Python ints go twice as fast as
+    # the rows of an (m, 2) numpy array; streamed by slices of cells, no full copy of the edges exists here
+    g.add_edges(itertools.chain.from_iterable(_edge_slices(csr, keep)))
+    weights = csr.data[keep]
+    if not csr.has_canonical_format:  # duplicates are summed by fancy indexing, as in scanpy
+        rows = np.repeat(np.arange(csr.shape[0]), np.diff(csr.indptr))[keep]
+        weights = np.asarray(csr[rows, csr.indices[keep]]).ravel()
+    return g, weights if np.issubdtype(weights.dtype, np.floating) else weights.astype(np.float64)
+
+
+def _edge_slices(csr: sp.csr_matrix, keep: np.ndarray) -> Iterator[Iterator[tuple[int, int]]]:
+    """The kept entries of ``csr`` as (row, column) pairs of Python ints, in storage order, a slice at a time."""
+    indptr, n = csr.indptr, csr.shape[0]
+    for start in range(0, n, _EDGE_SLICE_ROWS):
+        stop = min(n, start + _EDGE_SLICE_ROWS)
+        lo, hi = indptr[start], indptr[stop]
+        rows = np.repeat(np.arange(start, stop), np.diff(indptr[start : stop + 1]))
+        cols, kept = csr.indices[lo:hi], keep[lo:hi]
+        yield zip(rows[kept].tolist(), cols[kept].tolist(), strict=True)
 
 
 class GraphClusterer:

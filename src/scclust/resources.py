@@ -2,10 +2,10 @@
 
 Measured (docs/benchmarks.md): a task's peak RSS is the Python start-up with its libraries (~0.2 GB) plus, per
 stored entry of the connectivities matrix, the CSR matrix read from disk (8 bytes), igraph's edge structures
-(32 bytes), the weights as a float64 array (8 bytes) and what igraph's Leiden and Louvain allocate while they run
-(Louvain copies the graph once more). ``BYTES_PER_ENTRY`` covers the largest of these with a margin, and
-``BASE_BYTES`` the start-up and I/O buffers. Nextflow doubles the request on every retry after a kill for memory,
-up to ``--max_memory`` (conf/base.config).
+(32 bytes), the weights in the matrix's dtype (4 bytes for scanpy's float32) and what igraph's Leiden and Louvain
+allocate while they run (a float64 copy of the weights and incidence lists; Louvain copies the graph once more).
+``BYTES_PER_ENTRY`` covers the largest of these with a margin, and ``BASE_BYTES`` the start-up and I/O buffers.
+Nextflow doubles the request on every retry after a kill for memory, up to ``--max_memory`` (conf/base.config).
 """
 
 from __future__ import annotations
