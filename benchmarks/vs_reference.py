@@ -10,7 +10,7 @@ Subcommands (each prints a markdown table; ``--append-to FILE`` appends it):
 
 Both sides run as fresh processes, so start-ups, imports, reads and writes are counted. The reference needs a
 checkout of scAtlasTb (``--reference``: the directory holding ``workflow/``) and a Python environment with its
-dependencies and snakemake 7 (``--reference-python``); docs/benchmarks.md section 8 has the recipe. Labels are
+dependencies and snakemake 7 (``--reference-python``); benchmarks/README.md section 5 has the recipe. Labels are
 compared column by column with the reference's output (same column names: ``leiden_<resolution>_1``).
 """
 
