@@ -1,4 +1,4 @@
-include { q } from '../utils'
+include { q; qAll } from '../utils'
 
 process COLLECT_LEVEL {
     tag "${meta.id} ${meta.column} level ${meta.level}"
@@ -12,10 +12,9 @@ process COLLECT_LEVEL {
     tuple val(meta), path("result.npz"), emit: result, topic: scclust_levels
 
     script:
-    def partArgs = parts instanceof List ? parts.collect { p -> q(p) }.join(' ') : q(parts)
     """
     scclust_collect.py --parent ${q(parent)} --column ${q(meta.column)} --level ${q(meta.level)} \\
-        --config ${q(config)} --dataset ${q(dataset)} --out result.npz ${partArgs}
+        --config ${q(config)} --dataset ${q(dataset)} --out result.npz ${qAll(parts)}
     """
 
     stub:

@@ -1,4 +1,4 @@
-include { q } from '../utils'
+include { q; qAll } from '../utils'
 
 process MERGE {
     tag "${meta.id}"
@@ -16,16 +16,14 @@ process MERGE {
     path "versions.yml",                      emit: versions
 
     script:
-    def resultArgs = results instanceof List ? results.collect { r -> q(r) }.join(' ') : q(results)
     def graphArg = graph_store ? "--graph-store ${q(graph_store)}" : ''
     def umapArg = umap ? "--umap ${q(umap)}" : ''
     def scoredArg = column_metrics ? "--column-metrics ${q(column_metrics)}" : ''
-    def bootstrapList = bootstraps instanceof List ? bootstraps : (bootstraps ? [bootstraps] : [])
-    def bootstrapArgs = bootstrapList.collect { b -> "--bootstrap ${q(b)}" }.join(' ')
     """
     scclust_merge.py --input ${q(input)} --config ${q(config)} --dataset ${q(dataset)} --run-info ${q(run_info)} \\
-        ${graphArg} ${umapArg} ${scoredArg} ${bootstrapArgs} --out-zarr clustering.zarr --out-tsv clusters.tsv \\
-        --out-metrics-json metrics.json --out-metrics-tsv metrics.tsv ${resultArgs}
+        ${graphArg} ${umapArg} ${scoredArg} ${qAll(bootstraps, '--bootstrap')} \\
+        --out-zarr clustering.zarr --out-tsv clusters.tsv --out-metrics-json metrics.json --out-metrics-tsv metrics.tsv \\
+        ${qAll(results)}
     """
 
     stub:

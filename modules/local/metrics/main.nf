@@ -1,4 +1,4 @@
-include { q } from '../utils'
+include { q; qAll } from '../utils'
 
 // Hierarchy runs only: the metrics of levels >= 2 on the whole graph (level-1 columns come scored from CLUSTER).
 process METRICS {
@@ -15,10 +15,9 @@ process METRICS {
     path "versions.yml",                          emit: versions
 
     script:
-    def resultArgs = results instanceof List ? results.collect { r -> q(r) }.join(' ') : q(results)
     """
     scclust_metrics.py --input ${q(input)} --graph-store ${q(graph_store)} --config ${q(config)} --dataset ${q(dataset)} \\
-        --out column_metrics.json ${resultArgs}
+        --out column_metrics.json ${qAll(results)}
     """
 
     stub:

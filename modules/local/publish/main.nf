@@ -1,4 +1,4 @@
-include { q } from '../utils'
+include { q; qAll } from '../utils'
 
 // Runs on the launch machine without a container (conf/modules.config): it writes into --outdir, which a
 // container or a cluster node may not see, and needs nothing but a POSIX shell.
@@ -14,9 +14,8 @@ process PUBLISH {
     val meta, emit: done
 
     script:
-    def itemArgs = items instanceof List ? items.collect { i -> q(i) }.join(' ') : q(items)
     """
-    scclust_publish.sh ${q(outdir)} ${q(meta.id)} ${itemArgs}
+    scclust_publish.sh ${q(outdir)} ${q(meta.id)} ${qAll(items)}
     """
 
     stub:

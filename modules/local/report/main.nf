@@ -1,4 +1,4 @@
-include { q } from '../utils'
+include { q; qAll } from '../utils'
 
 process REPORT {
     tag "${meta.id}"
@@ -19,14 +19,11 @@ process REPORT {
     path "versions.yml",                   emit: versions
 
     script:
-    def resultArgs = results instanceof List ? results.collect { r -> q(r) }.join(' ') : q(results)
     def umapArg = umap ? "--umap ${q(umap)}" : ''
     def scoredArg = column_metrics ? "--column-metrics ${q(column_metrics)}" : ''
-    def bootstrapList = bootstraps instanceof List ? bootstraps : (bootstraps ? [bootstraps] : [])
-    def bootstrapArgs = bootstrapList.collect { b -> "--bootstrap ${q(b)}" }.join(' ')
     """
     scclust_report.py --input ${q(input)} --config ${q(config)} --dataset ${q(dataset)} --params ${q(params_json)} \\
-        --run-info ${q(run_info)} ${umapArg} ${scoredArg} ${bootstrapArgs} ${resultArgs}
+        --run-info ${q(run_info)} ${umapArg} ${scoredArg} ${qAll(bootstraps, '--bootstrap')} ${qAll(results)}
     """
 
     stub:

@@ -1,4 +1,4 @@
-include { q } from '../utils'
+include { q; qAll } from '../utils'
 
 process REPORT_SUMMARY {
     label 'process_single'
@@ -11,9 +11,8 @@ process REPORT_SUMMARY {
     path "report.html", emit: html
 
     script:
-    def summaryArgs = summaries instanceof List ? summaries.collect { s -> q(s) }.join(' ') : q(summaries)
     """
-    scclust_summary.py --out report.html ${summaryArgs}
+    scclust_summary.py --out report.html ${qAll(summaries)}
     """
 
     stub:
