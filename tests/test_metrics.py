@@ -227,6 +227,12 @@ def test_modularity_on_the_graph_of_clusters_is_scanpys_modularity():
         codes = np.random.default_rng(n_clusters).permutation(np.arange(300) % n_clusters)
         expected = [reference.modularity(codes.tolist(), weights="weight", resolution=r) for r in (1.0, 0.4, 2.0)]
         assert modularity(adjacency, codes, [1.0, 0.4, 2.0]) == pytest.approx(expected, abs=1e-12)
+    # scanpy stores float32 weights; igraph sums them as doubles, and so must the graph of clusters
+    adjacency = sp.random(3000, 3000, density=0.05, random_state=1, format="csr", dtype=np.float32)
+    reference = get_igraph_from_adjacency(adjacency, directed=False)
+    codes = np.random.default_rng(1).permutation(np.arange(3000) % 3)
+    expected = [reference.modularity(codes.tolist(), weights="weight", resolution=r) for r in (1.0, 0.4)]
+    assert modularity(adjacency, codes, [1.0, 0.4]) == pytest.approx(expected, abs=1e-12)
 
 
 def test_agreement_is_sklearns_including_trivial_labelings():

@@ -13,6 +13,7 @@ Two stages: :func:`score_columns` where the graph is already built (CLUSTER, and
 from __future__ import annotations
 
 import itertools
+import json
 import math
 import sys
 import time
@@ -107,7 +108,7 @@ class ColumnScorer:
         labels: dict[str, np.ndarray],
     ) -> None:
         self.cfg = cfg
-        self.edges = sp.coo_matrix(adjacency)
+        self.edges = sp.coo_matrix(adjacency, dtype=np.float64)
         self.silhouette = _Silhouette(rep) if rep is not None else None
         self.labels = labels
 
@@ -133,7 +134,9 @@ def modularity(adjacency: sp.spmatrix, codes: np.ndarray, resolutions: list[floa
     end in the strengths), so the value is the same as on the cells' graph, without igraph converting millions
     of weights per call.
     """
-    coo = sp.coo_matrix(adjacency)  # no copy when it is one already (ColumnScorer converts once)
+    # no copy when it is a float64 COO already (ColumnScorer converts once); scanpy's float32 weights would be
+    # summed in float32 below, off by ~4e-7 at 100k cells
+    coo = sp.coo_matrix(adjacency, dtype=np.float64)
     k = int(codes.max()) + 1
     clusters = sp.coo_matrix((coo.data, (codes[coo.row], codes[coo.col])), shape=(k, k)).tocsr()  # sums duplicates
     graph, weights = igraph_from_adjacency(clusters, directed=False)
@@ -238,8 +241,6 @@ def dataset_metrics(
     """:func:`compute_metrics` after adding the deeper levels' metrics from METRICS' ``column_metrics.json``."""
     started = time.perf_counter()
     if column_metrics is not None:
-        import json
-
         scored = json.loads(Path(column_metrics).read_text())
         for col in columns:
             col.metrics = col.metrics or scored.get(col.name, {})
@@ -309,8 +310,6 @@ def metrics_table(doc: dict[str, Any]) -> pd.DataFrame:
 
 def write_metrics(doc: dict[str, Any], json_path: str | Path, tsv_path: str | Path) -> None:
     """Write metrics.json and metrics.tsv atomically (keys sorted in the JSON, so reruns give identical bytes)."""
-    import json
-
     _check_finite(doc)
     tmp = atomic_path(json_path)
     tmp.write_text(json.dumps(doc, indent=1, sort_keys=True) + "\n")
