@@ -235,13 +235,23 @@ def test_modularity_on_the_graph_of_clusters_is_scanpys_modularity():
     assert modularity(adjacency, codes, [1.0, 0.4]) == pytest.approx(expected, abs=1e-12)
 
 
-def test_agreement_is_sklearns_including_trivial_labelings():
-    from scclust.metrics import agreement
+def test_agreement_is_sklearns_and_leaves_out_trivial_labelings():
+    from scclust.metrics import add_scores, agreement
 
     rng = np.random.default_rng(3)
-    cases = [(rng.integers(0, 7, 500), rng.integers(0, 4, 500)), (np.zeros(9, int), np.zeros(9, int))]
-    cases += [(np.arange(9), np.arange(9)), (np.zeros(9, int), np.arange(9)), (np.zeros(1, int), np.zeros(1, int))]
-    for a, b in cases:
+    for a, b in [(rng.integers(0, 7, 500), rng.integers(0, 4, 500)), (np.arange(9) % 2, np.arange(9) % 3)]:
         got = agreement("x", a, b)
         assert got["ari_x"] == pytest.approx(adjusted_rand_score(a, b), abs=1e-12)
         assert got["nmi_x"] == pytest.approx(normalized_mutual_info_score(a, b), abs=1e-12)
+        assert "undefined" not in got
+    # scikit-learn scores each of these as perfect (1.0) or as 0 against a constant: none is an agreement
+    trivial = [(np.zeros(9, int), np.zeros(9, int)), (np.zeros(9, int), np.arange(9)), (np.arange(9), np.ones(9, int))]
+    trivial += [(np.zeros(1, int), np.zeros(1, int)), (np.zeros(0, int), np.zeros(0, int))]
+    for a, b in trivial:
+        got = agreement("x", a, b)
+        assert set(got) == {"undefined"} and set(got["undefined"]) == {"ari_x", "nmi_x"}, (a, b)
+    singletons = agreement("x", np.arange(9), np.arange(9))
+    assert singletons["nmi_x"] == 1.0 and set(singletons["undefined"]) == {"ari_x"}
+    out = {"undefined": {"ari_y": "why"}}
+    add_scores(out, agreement("x", np.zeros(5, int), np.arange(5)))
+    assert set(out["undefined"]) == {"ari_y", "ari_x", "nmi_x"}

@@ -3,7 +3,7 @@
  * metrics -> merge into one zarr, with the report beside it -> publish.
  * The fan-out (algorithms, resolution batches, depth, result counts) comes from PREFLIGHT's validated plan.
  */
-include { INPUTS; readDatasets } from '../subworkflows/local/inputs'
+include { INPUTS; checkOutdir; readDatasets; textFile } from '../subworkflows/local/inputs'
 include { LEVEL1               } from '../subworkflows/local/level1'
 include { HIERARCHY            } from '../subworkflows/local/hierarchy'
 include { EVALUATE             } from '../subworkflows/local/evaluate'
@@ -21,6 +21,7 @@ workflow SCCLUST {
     if (!options.outdir) {
         error("missing required parameter --outdir: pass the folder the results go to")
     }
+    checkOutdir(options.outdir)
     def datasets = readDatasets(options.input)
     INPUTS(datasets, options)
     stores = INPUTS.out.stores
@@ -46,14 +47,15 @@ workflow SCCLUST {
         .join(grouped)
         .join(umaps)
         .map { _id, meta, path, json, graph, rs, u -> [meta, path, json, rs, graph, u] }
-    run_info = channel.value(groovy.json.JsonOutput.toJson([
+    // at a path named by its content, and without -resume (which changes no result): MERGE and REPORT stay cached
+    // when a run is resumed
+    run_info = channel.value(textFile('run_info.json', groovy.json.JsonOutput.toJson([
         pipeline: workflow.manifest.name,
         version: workflow.manifest.version,
-        // without -resume, which changes no result: MERGE stays cached when a run is resumed
         command_line: workflow.commandLine.replaceAll(/\s-resume(\s+([0-9a-f]{8}-[0-9a-f-]{27}|[a-z]+_[a-z]+))?(?=\s|$)/, ''),
         nextflow: nextflow.version.toString(),
         profile: workflow.profile,
-    ])).collectFile(name: 'run_info.json').first()
+    ])))
     EVALUATE(stores, grouped, config, plan)
     MERGE(
         merge_in.map { meta, path, json, rs, graph, u -> [meta.id, meta, path, json, rs, graph, u] }

@@ -6,10 +6,14 @@ import difflib
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import pandas as pd
+
 from scclust import io
 from scclust.config import Config
 from scclust.errors import UserError
 from scclust.integrate import OBSM_KEYS, SCVI_INSTALL_HINT, counts_source, read_batches, scvi_available
+from scclust.names import check_storable
 from scclust.resources import cluster_memory_bytes, graph_entries_estimate
 from scclust.results import obs_fingerprint, to_jsonable
 
@@ -36,7 +40,15 @@ def inspect_dataset(path: str | Path, cfg: Config, dataset_id: str) -> dict[str,
                 f"input {p}: obs names are not unique (e.g. {dup!r}); make them unique with adata.obs_names_make_unique()"
             )
         obs_columns = set(io.check_obs(root, p).columns)
+        check_storable(root, p, io.store_format(p))
         warnings: list[str] = []
+        stale = io.unconsolidated_nodes(p) if io.store_format(p) == "zarr" else []
+        if stale:
+            warnings.append(
+                f"the input's consolidated metadata (.zmetadata) does not describe {', '.join(stale[:5])} as they are "
+                "on disk; scclust reads the store without it (the output store is consolidated anew), but "
+                "anndata.read_zarr of the input would not: run zarr.consolidate_metadata(<input path>) to update it"
+            )
         if not cfg.overwrite:
             clash = [c for c in cfg.columns() if c in obs_columns]
             if clash:
@@ -51,6 +63,10 @@ def inspect_dataset(path: str | Path, cfg: Config, dataset_id: str) -> dict[str,
             close = difflib.get_close_matches(missing_labels[0], sorted(obs_columns), n=1)
             hint = f"did you mean {close[0]!r}?" if close else "pick existing columns"
             raise UserError(f"--label_columns: {missing_labels[0]!r} is not an obs column of {p}; {hint}")
+        for parameter, names in (("--label_columns", cfg.label_columns), ("--umap_colors", cfg.umap_colors)):
+            for name in names:
+                if name not in cfg.columns():
+                    _check_informative(root, p, parameter, name)
 
         integration = _check_integration(root, p, cfg)
         integrated = integration is not None and cfg.use_rep == integration["obsm_key"]
@@ -150,6 +166,18 @@ def _check_integration(root: io.Group, p: Path, cfg: Config) -> dict[str, Any] |
         "n_batches": int(batches.nunique()),
         "n_vars": int(_stored_shape(root["var"][root["var"].attrs.get("_index", "_index")])[0]),
     }
+
+
+def _check_informative(root: io.Group, p: Path, parameter: str, name: str) -> None:
+    """Refuse a column with fewer than two distinct non-missing values: any clustering agrees with it trivially."""
+    values = pd.Series(np.asarray(io.read_obs_column(root, name, p), dtype=object)).dropna()
+    n_values = values.nunique()
+    if n_values < 2:
+        held = f"only {values.iloc[0]!r}" if n_values else "no value"
+        raise UserError(
+            f"{parameter}: obs column {name!r} of {p} holds {held} besides missing ones, so nothing can be compared "
+            "with it; pick a column with at least two labels"
+        )
 
 
 def _stored_shape(node: Any) -> tuple[int, ...]:

@@ -47,7 +47,8 @@ def open_store(path: str | Path) -> Iterator[Group]:
     fmt = store_format(p)
     if fmt == "zarr":
         try:
-            root: Any = zarr.open_group(str(p), mode="r")
+            # never the consolidated listing (.zmetadata): a node added after it was written would be invisible
+            root: Any = zarr.open_group(str(p), mode="r", use_consolidated=False)
         except Exception as err:  # zarr raises several types for a damaged store
             raise UserError(
                 f"input {p}: not a readable zarr store ({type(err).__name__}); re-export it with anndata.write_zarr"
@@ -70,6 +71,21 @@ def open_store(path: str | Path) -> Iterator[Group]:
     with handle:
         _check_anndata(handle, p)
         yield handle
+
+
+def unconsolidated_nodes(path: str | Path) -> list[str]:
+    """Nodes of a .zarr that its consolidated metadata (if any) does not list, or lists as they no longer are.
+
+    scclust reads without that listing; anndata's ``read_zarr`` and other tools read with it, and would not see
+    these nodes (e.g. an obs column added with zarr after anndata wrote the store).
+    """
+    try:
+        listed = zarr.open_group(str(path), mode="r", use_consolidated=True)
+    except Exception:  # no consolidated metadata: every reader sees the nodes on disk
+        return []
+    on_disk = zarr.open_group(str(path), mode="r", use_consolidated=False)
+    listed_nodes = {name: dict(node.attrs) for name, node in listed.members(max_depth=None)}
+    return sorted(name for name, node in on_disk.members(max_depth=None) if listed_nodes.get(name) != dict(node.attrs))
 
 
 def _check_anndata(root: Group, path: Path) -> None:

@@ -102,7 +102,7 @@ class _StoreBuilder:
         """Group ``name``: links to the source group's children plus freshly written ``new`` entries."""
         group = self.root.require_group(name)
         if source is not None and source.exists():
-            src_group = zarr.open_group(str(source), mode="r")
+            src_group = zarr.open_group(str(source), mode="r", use_consolidated=False)
             group.attrs.update(dict(src_group.attrs))
             for child in src_group.keys():
                 if child not in new:

@@ -57,21 +57,37 @@ def size_metrics(labels: pd.Categorical, min_cluster_size: int) -> dict[str, Any
     }
 
 
-def agreement(name: str, a: np.ndarray, b: np.ndarray) -> dict[str, float]:
+def agreement(name: str, a: np.ndarray, b: np.ndarray) -> dict[str, Any]:
     """``ari_<name>`` and ``nmi_<name>`` of two labelings (non-negative integer codes) of the same cells.
 
     igraph's ``compare_communities`` (the same values as scikit-learn's, ~2x faster, and no scikit-learn import
-    for MERGE and REPORT); where igraph leaves the ARI undefined (two trivial labelings, or fewer than two cells)
-    scikit-learn's definition (1.0) is used.
+    for MERGE and REPORT). Where the agreement means nothing, fewer than two cells or a labeling with a single
+    value (every labeling agrees with it, and scikit-learn scores two such labelings as 1.0), both are left out
+    and ``undefined`` maps each to the reason.
     """
+    reason = None
+    if len(a) < 2:
+        reason = f"fewer than two cells to compare ({len(a)})"
+    elif a.min() == a.max() or b.min() == b.max():
+        reason = f"a single value in one of the two labelings of the {len(a)} cells compared"
+    if reason is not None:
+        return {"undefined": {f"ari_{name}": reason, f"nmi_{name}": reason}}
     igraph = import_igraph()
-    ari = igraph.compare_communities(a, b, method="ari") if len(a) > 1 else math.nan
-    if math.isnan(ari):
-        from sklearn.metrics import adjusted_rand_score
+    out: dict[str, Any] = {f"nmi_{name}": float(igraph.compare_communities(a, b, method="nmi"))}
+    ari = float(igraph.compare_communities(a, b, method="ari"))
+    if math.isnan(ari):  # no two cells share a cluster in either labeling: the adjustment divides 0 by 0
+        out["undefined"] = {f"ari_{name}": "every cell is a cluster of its own in both labelings"}
+    else:
+        out[f"ari_{name}"] = ari
+    return out
 
-        ari = adjusted_rand_score(a, b)
-    nmi = igraph.compare_communities(a, b, method="nmi") if len(a) > 1 else 1.0
-    return {f"ari_{name}": float(ari), f"nmi_{name}": float(nmi)}
+
+def add_scores(out: dict[str, Any], scores: dict[str, Any]) -> None:
+    """Add ``scores`` to ``out``, joining their ``undefined`` entries (metric -> why it was left out)."""
+    undefined = {**out.get("undefined", {}), **scores.get("undefined", {})}
+    out.update(scores)
+    if undefined:
+        out["undefined"] = undefined
 
 
 def previous_columns(columns: list[ColumnResult]) -> dict[str, str]:
@@ -122,7 +138,7 @@ class ColumnScorer:
             out.update(self.silhouette.score(codes))
         for name, values in self.labels.items():
             known = values >= 0
-            out.update(agreement(name, values[known], codes[known]))
+            add_scores(out, agreement(name, values[known], codes[known]))
         return out
 
 
@@ -203,7 +219,7 @@ def compute_metrics(
         entry.update({k: col.metrics[k] for k in _scored_keys(col.metrics, cfg.label_columns)})
         if col.name in previous:
             entry["previous_column"] = previous[col.name]
-            entry.update(agreement("previous", by_name[previous[col.name]].labels.codes, col.labels.codes))
+            add_scores(entry, agreement("previous", by_name[previous[col.name]].labels.codes, col.labels.codes))
         if level > 1:
             entry.update(parent_splits(col.labels, by_name[p["parent_column"]].labels))
         entry["cluster_sizes"] = col.metrics["cluster_sizes"]
@@ -332,8 +348,9 @@ def _check_finite(value: Any) -> None:
 
 
 def uns_metrics(entry: dict[str, Any]) -> dict[str, Any]:
-    """What MERGE stores in ``uns[column]['metrics']``: the scalars and the per-cluster stability."""
+    """What MERGE stores in ``uns[column]['metrics']``: the scalars, the per-cluster stability and what is undefined."""
     out = {k: v for k, v in entry.items() if not isinstance(v, dict)}
-    if "cluster_stability" in entry:
-        out["cluster_stability"] = entry["cluster_stability"]
+    for key in ("cluster_stability", "undefined"):
+        if key in entry:
+            out[key] = entry[key]
     return out

@@ -183,7 +183,20 @@ def _metrics_section(data: ReportData, metrics: dict[str, dict[str, Any]]) -> st
         note = f"<p>Highlighted: recommended columns. Rule: {html.escape(data.metrics['recommendation_rule'])}</p>{fallbacks}"
     else:
         note = "<p>No stability bootstraps ran (--stability_bootstraps 0), so no column is recommended.</p>"
-    return note + metrics_table(metrics, recommended)
+    return note + metrics_table(metrics, recommended) + _undefined_note(metrics)
+
+
+def _undefined_note(metrics: dict[str, dict[str, Any]]) -> str:
+    """Which metrics were left out of which columns, and why (see :func:`scclust.metrics.agreement`)."""
+    rows = [
+        (column, key, reason) for column, entry in metrics.items() for key, reason in sorted(entry.get("undefined", {}).items())
+    ]
+    if not rows:
+        return ""
+    return (
+        f"<details><summary>Left out as undefined ({len(rows)}; shown as empty cells above)</summary>"
+        f"{table(['column', 'metric', 'why'], rows)}</details>"
+    )
 
 
 def _tree_section(data: ReportData, by_name: dict[str, ColumnResult], plots: Path) -> str:

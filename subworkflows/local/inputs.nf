@@ -70,14 +70,34 @@ def firstById(ch) {
 // (--max_memory raised after an out-of-memory error, another --outdir) and writes the same config into a new
 // folder; -resume hashes an input file by its path and mtime, so without this every later task would run again.
 def byContent(f) {
-    def text = f.text
-    def copy = file("${workflow.workDir}/scclust-inputs/${text.md5()}/${f.name}")
+    return textFile(f.name, f.text)
+}
+
+// A file holding `text`, at a path named by its content (see byContent).
+def textFile(name, text) {
+    def copy = file("${workflow.workDir}/scclust-inputs/${text.md5()}/${name}")
     // never rewritten: its mtime is part of every later task's hash
     if (!copy.exists()) {
         copy.parent.mkdirs()
         copy.text = text
     }
     return copy
+}
+
+// Fails unless --outdir can be created and written: a probe folder is made there and removed, so a read-only
+// mount, an immutable folder or another user's folder is named now rather than at PUBLISH, after every task.
+def checkOutdir(outdir) {
+    def dir = file(outdir.toString()).toAbsolutePath()
+    def probe = dir.resolve(".scclust-write-probe-${UUID.randomUUID()}")
+    try {
+        java.nio.file.Files.createDirectories(dir)
+        java.nio.file.Files.createDirectory(probe)
+        probe.resolve('probe').text = 'scclust'
+    } catch (Exception err) {
+        error("--outdir ${outdir}: cannot be written (${err.class.simpleName}: ${err.message}); pass a folder you can create files in")
+    } finally {
+        probe.deleteDir()
+    }
 }
 
 // [meta, path] per dataset, from one .h5ad/.zarr path or a CSV samplesheet with columns id,path. A result store
@@ -95,7 +115,7 @@ def readDatasets(input) {
         if (!id || id.startsWith('.') || id =~ /[\x00-\x1f]/) {
             error("--input ${input}: the dataset id '${id}' (from the file name) must not be empty, start with '.' or hold control characters; rename the file or use a samplesheet (id,path)")
         }
-        return [[[id: id, input: input.toString()], source]]
+        return [[[id: id, input: input.toString(), fingerprint: inputFingerprint(source)], source]]
     }
     def rows = source.splitCsv(header: true)
     if (!rows || !rows[0].containsKey('id') || !rows[0].containsKey('path')) {
@@ -118,6 +138,26 @@ def readDatasets(input) {
         if (!dataset.exists()) {
             error("samplesheet ${source} row ${i + 2}: ${path} does not exist; fix the path")
         }
-        [[id: id, input: path], dataset]
+        [[id: id, input: path, fingerprint: inputFingerprint(dataset)], dataset]
     }
+}
+
+// A digest of every file of a dataset: relative path, size, modification time and status-change time, following
+// links (a result store's groups link to its input). It is part of meta, so every task's cache key depends on it:
+// Nextflow hashes a staged folder by its own path, size and mtime, which an edit of a chunk inside it leaves alone,
+// and ctime (set by the kernel on every write, and by no user tool) shows an edit whose mtime was restored.
+def inputFingerprint(source) {
+    def digest = java.security.MessageDigest.getInstance('SHA-256')
+    def root = source.toRealPath()
+    def files = java.nio.file.Files.walk(root, java.nio.file.FileVisitOption.FOLLOW_LINKS)
+    try {
+        files.filter { f -> java.nio.file.Files.isRegularFile(f) }.sorted().forEach { f ->
+            def a = java.nio.file.Files.readAttributes(f, 'unix:size,lastModifiedTime,ctime')
+            def line = "${root.relativize(f)}\t${a.size}\t${a.lastModifiedTime.to(java.util.concurrent.TimeUnit.NANOSECONDS)}\t${a.ctime.to(java.util.concurrent.TimeUnit.NANOSECONDS)}\n"
+            digest.update(line.getBytes('UTF-8'))
+        }
+    } finally {
+        files.close()
+    }
+    return digest.digest().encodeHex().toString()
 }
