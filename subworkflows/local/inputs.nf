@@ -89,14 +89,17 @@ def textFile(name, text) {
 def checkOutdir(outdir) {
     def dir = file(outdir.toString()).toAbsolutePath()
     def probe = dir.resolve(".scclust-write-probe-${UUID.randomUUID()}")
+    def problem = null
     try {
         java.nio.file.Files.createDirectories(dir)
         java.nio.file.Files.createDirectory(probe)
         probe.resolve('probe').text = 'scclust'
     } catch (Exception err) {
-        error("--outdir ${outdir}: cannot be written (${err.class.simpleName}: ${err.message}); pass a folder you can create files in")
-    } finally {
-        probe.deleteDir()
+        problem = "${err.class.simpleName}: ${err.message}"
+    }
+    probe.deleteDir()
+    if (problem) {
+        error("--outdir ${outdir}: cannot be written (${problem}); pass a folder you can create files in")
     }
 }
 
@@ -145,19 +148,19 @@ def readDatasets(input) {
 // A digest of every file of a dataset: relative path, size, modification time and status-change time, following
 // links (a result store's groups link to its input). It is part of meta, so every task's cache key depends on it:
 // Nextflow hashes a staged folder by its own path, size and mtime, which an edit of a chunk inside it leaves alone,
-// and ctime (set by the kernel on every write, and by no user tool) shows an edit whose mtime was restored.
+// and ctime (set by the kernel on every write, and by no user tool) shows an edit whose mtime was restored. Object
+// stores have no ctime, but an object's time changes whenever it is written.
 def inputFingerprint(source) {
     def digest = java.security.MessageDigest.getInstance('SHA-256')
-    def root = source.toRealPath()
-    def files = java.nio.file.Files.walk(root, java.nio.file.FileVisitOption.FOLLOW_LINKS)
-    try {
+    def local = source.fileSystem == java.nio.file.FileSystems.getDefault()
+    def root = local ? source.toRealPath() : source
+    def attributes = local ? 'unix:size,lastModifiedTime,ctime' : 'size,lastModifiedTime'
+    java.nio.file.Files.walk(root, java.nio.file.FileVisitOption.FOLLOW_LINKS).withCloseable { files ->
         files.filter { f -> java.nio.file.Files.isRegularFile(f) }.sorted().forEach { f ->
-            def a = java.nio.file.Files.readAttributes(f, 'unix:size,lastModifiedTime,ctime')
-            def line = "${root.relativize(f)}\t${a.size}\t${a.lastModifiedTime.to(java.util.concurrent.TimeUnit.NANOSECONDS)}\t${a.ctime.to(java.util.concurrent.TimeUnit.NANOSECONDS)}\n"
+            def a = java.nio.file.Files.readAttributes(f, attributes)
+            def line = "${root.relativize(f)}\t${a.size}\t${a.lastModifiedTime}\t${a.ctime ?: ''}\n"
             digest.update(line.getBytes('UTF-8'))
         }
-    } finally {
-        files.close()
     }
     return digest.digest().encodeHex().toString()
 }
