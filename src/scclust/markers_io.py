@@ -1,0 +1,318 @@
+"""MARKERS' reading and writing: which matrix (scanpy's rule), preflight checks, the pass over row chunks, outputs.
+
+Outputs: ``markers.h5`` holds, per column, the ``uns`` entry in scanpy's ``rank_genes_groups`` layout (MERGE copies
+it into the store under :func:`uns_key`), and ``markers.tsv`` the long table.
+
+Reading rows: CSR and dense matrices are read chunk by chunk (only the chunk's rows). A CSC matrix has no row index,
+so every chunk reads all its stored entries (anndata's row slicing of CSC): the pass costs chunks x stored entries
+of I/O; :func:`chunk_rows` therefore makes CSC chunks as large as the memory bound allows.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+from anndata.io import read_elem, write_elem
+from statsmodels.stats.multitest import multipletests
+
+from scclust import io
+from scclust.errors import UserError
+from scclust.integrate import is_counts, read_rows
+from scclust.markers import BAD_VALUES, Column, Layout, Ranking, accumulate_block, gene_batches, normalise_counts
+from scclust.results import ColumnResult, atomic_path
+
+ENTRIES_PER_CHUNK = 20_000_000  # about 160 MB of float32 values and indices per chunk
+SUMS_BUDGET = 2 << 30  # accumulator bytes before the genes are split into batches (one pass each)
+PREFLIGHT_ROWS = 1000
+UNS_PREFIX = "rank_genes_groups_"
+WITHIN_SUFFIX = "_within_parent"
+
+
+def uns_key(column: str, *, within: bool = False) -> str:
+    """The store's ``uns`` key of a column's markers: ``rank_genes_groups_<column>[_within_parent]``."""
+    return f"{UNS_PREFIX}{column}{WITHIN_SUFFIX if within else ''}"
+
+
+def matrix_source(root: io.Group, path: str | Path, layer: str | None) -> tuple[str, str]:
+    """Scanpy's choice of matrix (``raw`` when present, else X) or ``layers/<layer>``; returns it and its var group."""
+    if layer:
+        if "layers" not in root or layer not in root["layers"]:
+            have = ", ".join(sorted(root["layers"].keys())) if "layers" in root else "none"
+            raise UserError(f"input {path}: --markers_layer {layer!r} is not a layer (has: {have}); pass an existing layer")
+        return f"layers/{layer}", "var"
+    if "raw" in root and "X" in root["raw"]:
+        return "raw/X", "raw/var"
+    if "X" in root:
+        return "X", "var"
+    raise UserError(
+        f"input {path}: has no expression matrix (X, raw or layers) to find marker genes in (a result store made from "
+        "an .h5ad holds none); pass the original data as input, or --markers false"
+    )
+
+
+def _var_index(root: io.Group, var: str, path: str | Path) -> pd.Index:
+    group = root[var]
+    try:
+        names = read_elem(group[group.attrs.get("_index", "_index")])
+    except Exception as err:
+        raise UserError(f"input {path}: cannot read {var} ({type(err).__name__}); the store may be damaged") from None
+    return pd.Index([str(x) for x in np.asarray(names, dtype=object)], dtype=object)
+
+
+def _symbols(root: io.Group, var: str, path: str | Path, gene_symbols: str | None) -> pd.Index | None:
+    if not gene_symbols:
+        return None
+    if gene_symbols not in root[var]:
+        raise UserError(
+            f"input {path}: --gene_symbols {gene_symbols!r} is not a column of {var} (the var of the marker matrix); "
+            "pass an existing column or leave it unset"
+        )
+    values = read_elem(root[var][gene_symbols])
+    return pd.Index([str(x) for x in np.asarray(values, dtype=object)], dtype=object)
+
+
+def check_markers_input(
+    root: io.Group, path: str | Path, *, layer: str | None, gene_symbols: str | None, n_obs: int
+) -> dict[str, Any]:
+    """Preflight: the matrix exists, has unique gene names, is not scaled; describe it for MARKERS.
+
+    Counts (non-negative integers in the first rows) are log-normalised on the fly (``normalize_total`` to 1e4, then
+    ``log1p``); a negative value (scaled data) is refused, naming ``--markers_layer``.
+    """
+    source, var = matrix_source(root, path, layer)
+    genes = _var_index(root, var, path)
+    if genes.has_duplicates:
+        dup = genes[genes.duplicated()][0]
+        raise UserError(
+            f"input {path}: gene names of {var} are not unique (e.g. {dup!r}), so markers could not be told apart; make "
+            "them unique (adata.var_names_make_unique()) or pass --markers false"
+        )
+    _symbols(root, var, path, gene_symbols)
+    block = read_rows(root, source, path, 0, min(PREFLIGHT_ROWS, n_obs))
+    values = block.data if hasattr(block, "data") and not isinstance(block, np.ndarray) else np.asarray(block)
+    if values.size and not np.isfinite(values).all():
+        raise UserError(f"input {path}: {source} has NaN or infinite values; fix the matrix or pass --markers_layer")
+    if values.size and (values < 0).any():
+        raise UserError(
+            f"input {path}: {source} has negative values (scaled data?); marker genes need log-normalised data or "
+            "counts: pass --markers_layer with such a layer, or --markers false"
+        )
+    node = root[source]
+    encoding = node.attrs.get("encoding-type", "array")
+    stored = int(node["data"].shape[0]) if encoding in ("csr_matrix", "csc_matrix") else n_obs * len(genes)
+    log1p = io.read_uns_entry(root, "log1p")
+    counts = is_counts(block)
+    return {
+        "source": source,
+        "var": var,
+        "encoding": encoding,
+        "n_vars": len(genes),
+        "stored_entries": stored,
+        "normalise": counts,
+        "log_base": None if counts or not isinstance(log1p, dict) else log1p.get("base"),
+        "gene_symbols": gene_symbols,
+    }
+
+
+def chunk_rows(info: dict[str, Any], n_obs: int) -> int:
+    """Rows per chunk so that a chunk holds about ``ENTRIES_PER_CHUNK`` stored values (CSC: see the module)."""
+    if info["encoding"] == "csc_matrix":
+        return n_obs
+    per_row = max(1.0, info["stored_entries"] / max(n_obs, 1))
+    return max(1, int(ENTRIES_PER_CHUNK // per_row))
+
+
+def accumulate(
+    path: str | Path,
+    info: dict[str, Any],
+    layout: Layout,
+    *,
+    rows: tuple[int, int],
+    genes: tuple[int, int],
+    chunk: int,
+) -> np.ndarray:
+    """Exact sums of rows ``rows`` for genes ``genes``, reading ``chunk`` rows at a time (the result does not depend on it)."""
+    acc = layout.new_sums(genes)
+    source = info["source"]
+    with io.open_store(path) as root:
+        for start in range(rows[0], rows[1], chunk):
+            stop = min(start + chunk, rows[1])
+            block = read_rows(root, source, path, start, stop)
+            if info["normalise"]:
+                if not is_counts(block):
+                    raise UserError(
+                        f"input {path}: {source} held counts in its first rows but not in rows {start}-{stop}; "
+                        "pass --markers_layer with log-normalised data or counts"
+                    )
+                block = normalise_counts(sp.csr_matrix(block))
+            status = accumulate_block(block, layout.codes(start, stop), genes, acc)
+            if status:
+                raise UserError(
+                    f"input {path}: {source} has {BAD_VALUES[status]} (rows {start}-{stop}); marker genes need "
+                    "finite log-normalised values or counts: fix the matrix, pass --markers_layer, or --markers false"
+                )
+    return acc
+
+
+def columns_for_markers(columns: list[ColumnResult]) -> list[Column]:
+    """The markers' view of the run's columns: labels, level and parent column."""
+    return [
+        Column(
+            name=c.name,
+            labels=c.labels,
+            level=int(c.params.get("level", 1)),
+            parent=c.params.get("parent_column"),
+        )
+        for c in columns
+    ]
+
+
+def compute(
+    path: str | Path, info: dict[str, Any], columns: list[Column]
+) -> tuple[Layout, dict[str, tuple[Ranking, Ranking | None]]]:
+    """The whole pass (one per gene batch) and every column's rankings."""
+    layout = Layout(columns)
+    n_obs = len(columns[0].labels)
+    chunk = chunk_rows(info, n_obs)
+    parts = []
+    for genes in gene_batches(layout.n_clusters, info["n_vars"], SUMS_BUDGET):
+        acc = accumulate(path, info, layout, rows=(0, n_obs), genes=genes, chunk=chunk)
+        parts.append(layout.rankings(acc, log_base=info["log_base"]))
+    if len(parts) == 1:
+        return layout, parts[0]
+    return layout, {name: _join_genes([p[name] for p in parts]) for name in parts[0]}
+
+
+def _join_genes(parts: list[tuple[Ranking, Ranking | None]]) -> tuple[Ranking, Ranking | None]:
+    """Rankings of gene batches side by side; BH needs every gene, so it is applied again across batches."""
+
+    def join(rs: list[Ranking]) -> Ranking:
+        cat = {
+            f: np.concatenate([getattr(r, f) for r in rs], axis=1)
+            for f in ("scores", "pvals", "logfoldchanges", "pts", "pts_rest")
+        }
+        adj = (
+            np.stack([multipletests(p, alpha=0.05, method="fdr_bh")[1] for p in cat["pvals"]])
+            if len(rs[0].groups)
+            else cat["pvals"]
+        )
+        return Ranking(rs[0].groups, cat["scores"], cat["pvals"], adj, cat["logfoldchanges"], cat["pts"], cat["pts_rest"])
+
+    within = [p[1] for p in parts]
+    return join([p[0] for p in parts]), (join(within) if within[0] is not None else None)  # type: ignore[arg-type]
+
+
+def uns_entry(ranking: Ranking, genes: pd.Index, n_genes: int, params: dict[str, Any]) -> dict[str, Any]:
+    """Scanpy's ``uns['rank_genes_groups']`` layout, top ``n_genes`` per group; pts only for the genes listed."""
+    top = ranking.top(n_genes)
+    dtypes = {"names": "O", "scores": "float32", "logfoldchanges": "float32", "pvals": "float64", "pvals_adj": "float64"}
+    fields = {
+        "names": None,
+        "scores": ranking.scores,
+        "pvals": ranking.pvals,
+        "pvals_adj": ranking.pvals_adj,
+        "logfoldchanges": ranking.logfoldchanges,
+    }
+    entry: dict[str, Any] = {"params": params}
+    for field, values in fields.items():
+        table = {g: (np.asarray(genes)[top[i]] if values is None else values[i][top[i]]) for i, g in enumerate(ranking.groups)}
+        entry[field] = pd.DataFrame(table).to_records(index=False, column_dtypes=dtypes[field])
+    listed = np.unique(top)
+    entry["pts"] = pd.DataFrame(ranking.pts[:, listed].T, index=genes[listed], columns=ranking.groups)
+    entry["pts_rest"] = pd.DataFrame(ranking.pts_rest[:, listed].T, index=genes[listed], columns=ranking.groups)
+    return entry
+
+
+TSV_COLUMNS = [
+    "column", "level", "cluster", "parent", "rank", "gene", "symbol", "score", "logfoldchange", "pval", "pval_adj",
+    "pct_in", "pct_out", "rank_within", "score_within", "logfoldchange_within", "pval_within", "pval_adj_within",
+    "pct_siblings",
+]  # fmt: skip
+
+
+def table(
+    columns: list[Column], layout: Layout, rankings: dict[str, tuple[Ranking, Ranking | None]], genes: pd.Index,
+    symbols: pd.Index | None, n_genes: int,
+) -> pd.DataFrame:  # fmt: skip
+    """markers.tsv: per cluster its top genes against the rest, then (levels >= 2) those only top against its siblings."""
+    rows = []
+    for col in columns:
+        ranking, within = rankings[col.name]
+        parents = layout.parent_labels(col) if col.parent else {}
+        top = ranking.top(n_genes)
+        wtop = within.top(n_genes) if within is not None else None
+        for i, cluster in enumerate(ranking.groups):
+            j = within.groups.index(cluster) if within is not None and cluster in within.groups else None
+            order = list(top[i])
+            wrank = {} if j is None else {int(g): r for r, g in enumerate(wtop[j], 1)}  # type: ignore[index]
+            order += [g for g in wrank if g not in set(order)]
+            grank = {int(g): r for r, g in enumerate(top[i], 1)}
+            for g in order:
+                row = {
+                    "column": col.name, "level": col.level, "cluster": cluster, "parent": parents.get(cluster, ""),
+                    "rank": grank.get(int(g)), "gene": genes[g], "symbol": symbols[g] if symbols is not None else genes[g],
+                    "score": ranking.scores[i, g], "logfoldchange": ranking.logfoldchanges[i, g],
+                    "pval": ranking.pvals[i, g], "pval_adj": ranking.pvals_adj[i, g],
+                    "pct_in": ranking.pts[i, g], "pct_out": ranking.pts_rest[i, g],
+                }  # fmt: skip
+                if j is not None:
+                    row |= {
+                        "rank_within": wrank.get(int(g)), "score_within": within.scores[j, g],  # type: ignore[union-attr]
+                        "logfoldchange_within": within.logfoldchanges[j, g], "pval_within": within.pvals[j, g],  # type: ignore[union-attr]
+                        "pval_adj_within": within.pvals_adj[j, g], "pct_siblings": within.pts_rest[j, g],  # type: ignore[union-attr]
+                    }  # fmt: skip
+                rows.append(row)
+    out = pd.DataFrame(rows, columns=TSV_COLUMNS)
+    for name in ("rank", "rank_within"):
+        out[name] = out[name].astype("Int64")
+    return out
+
+
+def write_markers(
+    path: str | Path, info: dict[str, Any], columns: list[Column], n_genes: int, out_h5: str | Path, out_tsv: str | Path
+) -> None:
+    """Compute every column's markers and write ``markers.h5`` (uns entries) and ``markers.tsv``, each atomically."""
+    import h5py
+
+    with io.open_store(path) as root:
+        genes = _var_index(root, info["var"], path)
+        symbols = _symbols(root, info["var"], path, info["gene_symbols"])
+    layout, rankings = compute(path, info, columns)
+    params = {
+        "reference": "rest", "method": "t-test", "use_raw": info["source"] == "raw/X",
+        "layer": info["source"][len("layers/"):] if info["source"].startswith("layers/") else None,
+        "corr_method": "benjamini-hochberg", "matrix": info["source"],
+        "normalised": "normalize_total(target_sum=1e4), log1p, on the fly" if info["normalise"] else "as stored",
+        "gene_symbols": info["gene_symbols"] or "",
+    }  # fmt: skip
+    entries: dict[str, Any] = {}
+    for col in columns:
+        ranking, within = rankings[col.name]
+        entries[uns_key(col.name)] = uns_entry(ranking, genes, n_genes, {"groupby": col.name, **params})
+        if within is not None:
+            entries[uns_key(col.name, within=True)] = uns_entry(
+                within,
+                genes,
+                n_genes,
+                {"groupby": col.name, **params, "reference": f"siblings (cells of {col.parent}'s cluster)"},
+            )
+    tmp = atomic_path(out_h5)
+    with h5py.File(tmp, "w") as fh:
+        for key, entry in entries.items():
+            write_elem(fh, key, entry)
+    tmp.replace(out_h5)
+    tsv = atomic_path(out_tsv)
+    table(columns, layout, rankings, genes, symbols, n_genes).to_csv(tsv, sep="\t", index=False, float_format="%.6g")
+    tsv.replace(out_tsv)
+
+
+def read_entries(path: str | Path) -> dict[str, Any]:
+    """The uns entries of ``markers.h5``."""
+    import h5py
+
+    with h5py.File(path, "r") as fh:
+        return {key: read_elem(fh[key]) for key in fh.keys()}
