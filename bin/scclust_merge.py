@@ -5,6 +5,7 @@ import click
 
 from scclust.cli import config_option, dataset_option, read_json, user_errors, versions_option, write_versions
 from scclust.config import load_config
+from scclust.markers_io import read_entries
 from scclust.merge import gather_columns, merge_dataset
 from scclust.metrics import dataset_metrics, write_metrics
 from scclust.neighbors import read_umap
@@ -18,6 +19,7 @@ from scclust.neighbors import read_umap
 @click.option("--graph-store", type=click.Path(exists=True), help="recomputed graph store, if any")
 @click.option("--umap", "umap_path", type=click.Path(exists=True), help="umap.npz, if computed")
 @click.option("--column-metrics", type=click.Path(exists=True), help="METRICS' file for levels >= 2, if any")
+@click.option("--markers", "markers_path", type=click.Path(exists=True), help="MARKERS' markers.h5, if computed")
 @click.option("--bootstrap", "bootstraps", multiple=True, type=click.Path(exists=True), help="a STABILITY file (repeat)")
 @click.option("--out-zarr", required=True, type=click.Path())
 @click.option("--out-tsv", required=True, type=click.Path())
@@ -34,6 +36,7 @@ def main(
     graph_store: str | None,
     umap_path: str | None,
     column_metrics: str | None,
+    markers_path: str | None,
     bootstraps: tuple[str, ...],
     out_zarr: str,
     out_tsv: str,
@@ -61,6 +64,7 @@ def main(
         out_zarr=out_zarr,
         out_tsv=out_tsv,
         metrics=metrics,
+        markers=read_entries(markers_path) if markers_path else None,
     )
     write_metrics(metrics, out_metrics_json, out_metrics_tsv)
     write_versions(versions, "scclust_merge.py")

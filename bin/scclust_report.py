@@ -7,6 +7,7 @@ import click
 
 from scclust.cli import config_option, dataset_option, read_json, user_errors, write_json, write_versions
 from scclust.config import load_config
+from scclust.markers_io import read_entries
 from scclust.merge import gather_columns
 from scclust.metrics import dataset_metrics
 from scclust.report import ReportData, build_report, read_shown
@@ -20,6 +21,7 @@ from scclust.report import ReportData, build_report, read_shown
 @click.option("--run-info", required=True, type=click.Path(exists=True), help="pipeline version and command line")
 @click.option("--column-metrics", type=click.Path(exists=True), help="METRICS' file for levels >= 2, if any")
 @click.option("--bootstrap", "bootstraps", multiple=True, type=click.Path(exists=True), help="a STABILITY file (repeat)")
+@click.option("--markers", "markers_path", type=click.Path(exists=True), help="MARKERS' markers.h5, if computed")
 @click.option("--umap", "umap_path", type=click.Path(exists=True), help="umap.npz; else obsm/X_umap of the input, if any")
 @click.option("--outdir", default=".", show_default=True, type=click.Path(file_okay=False))
 @click.argument("results", nargs=-1, required=True, type=click.Path(exists=True))
@@ -33,6 +35,7 @@ def main(
     column_metrics: str | None,
     bootstraps: tuple[str, ...],
     umap_path: str | None,
+    markers_path: str | None,
     outdir: str,
     results: tuple[str, ...],
 ) -> None:
@@ -56,6 +59,10 @@ def main(
         obs=obs,
         earlier=earlier,
     )
+    if markers_path:
+        data.markers = read_entries(markers_path)
+        data.markers_means = read_entries(markers_path, "means")
+        data.symbols = read_entries(markers_path, "symbols")["symbol"]
     Path(outdir).mkdir(parents=True, exist_ok=True)
     write_json(Path(outdir) / "summary.json", build_report(data, outdir))
     write_versions(Path(outdir) / "versions.yml", "scclust_report.py")

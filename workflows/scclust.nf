@@ -9,6 +9,7 @@ include { HIERARCHY            } from '../subworkflows/local/hierarchy'
 include { EVALUATE             } from '../subworkflows/local/evaluate'
 include { UMAP                 } from '../modules/local/umap'
 include { MERGE                } from '../modules/local/merge'
+include { MARKERS              } from '../modules/local/markers'
 include { REPORTS              } from '../subworkflows/local/report'
 include { REPORT_SUMMARY       } from '../modules/local/report_summary'
 include { PUBLISH              } from '../modules/local/publish'
@@ -57,10 +58,22 @@ workflow SCCLUST {
         profile: workflow.profile,
     ])))
     EVALUATE(stores, grouped, config, plan)
+    // marker genes of every column, beside EVALUATE; MERGE and REPORT wait for them (--markers false: none)
+    if (options.markers) {
+        MARKERS(merge_in.map { meta, path, json, rs, _graph, _u -> [meta, path, json, rs] }, config)
+        markers = MARKERS.out.h5.map { meta, h5 -> [meta.id, h5] }
+        markers_out = MARKERS.out.tsv
+        markers_versions = MARKERS.out.versions
+    } else {
+        markers = stores.map { meta, _p, _j, _g -> [meta.id, []] }
+        markers_out = channel.empty()
+        markers_versions = channel.empty()
+    }
     MERGE(
         merge_in.map { meta, path, json, rs, graph, u -> [meta.id, meta, path, json, rs, graph, u] }
             .join(EVALUATE.out.evaluation)
-            .map { _id, meta, path, json, rs, graph, u, scored, bs -> [meta, path, json, rs, graph, u, scored, bs] },
+            .join(markers)
+            .map { _id, meta, path, json, rs, graph, u, scored, bs, m -> [meta, path, json, rs, graph, u, scored, bs, m] },
         config,
         run_info,
     )
@@ -68,6 +81,7 @@ workflow SCCLUST {
     REPORTS(
         merge_in.map { meta, path, json, rs, _graph, u -> [meta, path, json, rs, u] },
         EVALUATE.out.evaluation,
+        markers,
         config,
         run_info,
         INPUTS.out.params,
@@ -75,7 +89,7 @@ workflow SCCLUST {
 
     // Everything a dataset gets is published together, once every dataset of the run is complete, and replaces
     // the dataset's earlier folder as a whole (see modules/local/publish).
-    outputs = MERGE.out.zarr.mix(MERGE.out.tsv, MERGE.out.metrics, REPORTS.out.outputs)
+    outputs = MERGE.out.zarr.mix(MERGE.out.tsv, MERGE.out.metrics, markers_out, REPORTS.out.outputs)
         .map { meta, item -> [meta.id, meta, item] }
         .groupTuple()
         .map { _id, metas, items -> [metas[0], items] }
@@ -89,7 +103,7 @@ workflow SCCLUST {
 
     // pipeline_info describes the published results, so a failed run leaves the earlier run's files. Every task
     // runs the same image, so one copy of each distinct versions.yml is enough.
-    INPUTS.out.versions.mix(LEVEL1.out.versions, EVALUATE.out.versions, MERGE.out.versions, REPORTS.out.versions)
+    INPUTS.out.versions.mix(LEVEL1.out.versions, EVALUATE.out.versions, markers_versions, MERGE.out.versions, REPORTS.out.versions)
         .map { f -> f.text }
         .unique()
         .combine(published)

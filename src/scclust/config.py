@@ -26,6 +26,7 @@ from scclust.clustering import (
 )
 from scclust.errors import UserError
 from scclust.integrate import INTEGRATIONS, OBSM_KEYS, validate_integration_args
+from scclust.markers_params import markers_params
 
 # Keys a --hierarchy level may set besides the clustering extras of EXTRA_RULES (and random_state, seed's alias).
 LEVEL_KEYS = frozenset({"resolution", "flavor", "n_iterations", "seed", "n_neighbors", "min_cluster_size"})
@@ -87,6 +88,10 @@ class Config:
     n_latent: int = 30
     scvi_max_epochs: int | None = None
     integration_args: Mapping[str, Any] = field(default_factory=dict)
+    markers: bool = True
+    markers_layer: str | None = None
+    markers_n_genes: int = 100
+    gene_symbols: str | None = None
 
     def level_args(self, level: int) -> LevelArgs:
         """Arguments of ``level`` (empty when the level only inherits)."""
@@ -432,6 +437,7 @@ def config_from_params(params: Mapping[str, Any]) -> Config:
         n_latent=_as_int("n_latent", p.get("n_latent", 30), minimum=1),
         scvi_max_epochs=_as_int("scvi_max_epochs", scvi_max_epochs, 1) if scvi_max_epochs not in (None, "") else None,
         integration_args=integration_args,
+        **markers_params(p),
     )
     if cfg.n_iterations == 0:
         raise UserError("--n_iterations must be positive or -1 (until stable), got 0")

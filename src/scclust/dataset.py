@@ -13,6 +13,7 @@ from scclust import io
 from scclust.config import Config
 from scclust.errors import UserError
 from scclust.integrate import OBSM_KEYS, SCVI_INSTALL_HINT, counts_source, read_batches, scvi_available
+from scclust.markers_io import check_markers_input, plan_markers
 from scclust.names import check_storable
 from scclust.resources import cluster_memory_bytes, graph_entries_estimate
 from scclust.results import obs_fingerprint, to_jsonable
@@ -121,6 +122,10 @@ def inspect_dataset(path: str | Path, cfg: Config, dataset_id: str) -> dict[str,
             compute_pca = True
             graph["pca_source"] = source
         graph["use_rep"] = cfg.use_rep
+        markers = None
+        if cfg.markers:
+            markers = check_markers_input(root, p, layer=cfg.markers_layer, gene_symbols=cfg.gene_symbols, n_obs=n)
+            markers |= plan_markers(markers, n_obs=n, n_columns=len(cfg.columns()))
         has_umap = "X_umap" in io.obsm_keys(root)
         if cfg.umap_colors and not (has_umap or cfg.recompute_umap):
             raise UserError(f"input {p}: --umap_colors needs obsm/X_umap; add --recompute_umap")
@@ -142,6 +147,7 @@ def inspect_dataset(path: str | Path, cfg: Config, dataset_id: str) -> dict[str,
         # read by conf/base.config (label process_high_memory) to size CLUSTER's memory request
         "cluster_memory_bytes": cluster_memory_bytes(n_entries),
         **({"integration": integration} if integration is not None else {}),
+        **({"markers": markers} if markers is not None else {}),
     }
 
 

@@ -145,6 +145,7 @@ class Ranking:
     logfoldchanges: np.ndarray
     pts: np.ndarray
     pts_rest: np.ndarray
+    means: np.ndarray
 
     def top(self, n_genes: int) -> np.ndarray:
         """Gene indices of each group's top ``n_genes`` by score (groups x n_genes)."""
@@ -181,7 +182,7 @@ def t_test(group: Moments, rest: Moments, groups: Sequence[str], *, log_base: fl
     expm1 = np.expm1 if log_base is None else (lambda v: np.expm1(v * np.log(log_base)))
     with np.errstate(invalid="ignore", divide="ignore"):
         lfc = np.log2((expm1(group.mean) + 1e-9) / (expm1(rest.mean) + 1e-9))
-    return Ranking(list(groups), scores, pvals, pvals_adj, lfc, group.pts, rest.pts)
+    return Ranking(list(groups), scores, pvals, pvals_adj, lfc, group.pts, rest.pts, group.mean)
 
 
 @dataclass

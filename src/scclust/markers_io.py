@@ -22,12 +22,14 @@ from statsmodels.stats.multitest import multipletests
 from scclust import io
 from scclust.errors import UserError
 from scclust.integrate import is_counts, read_rows
-from scclust.markers import BAD_VALUES, Column, Layout, Ranking, accumulate_block, gene_batches, normalise_counts
+from scclust.markers import BAD_VALUES, N_SLOTS, Column, Layout, Ranking, accumulate_block, gene_batches, normalise_counts
 from scclust.results import ColumnResult, atomic_path
 
 ENTRIES_PER_CHUNK = 20_000_000  # about 160 MB of float32 values and indices per chunk
 SUMS_BUDGET = 2 << 30  # accumulator bytes before the genes are split into batches (one pass each)
 PREFLIGHT_ROWS = 1000
+CLUSTERS_PER_COLUMN = 64
+CHUNK_BYTES_PER_ENTRY = 48  # the block as read, as CSR with int64 indices, and normalised (counts)
 UNS_PREFIX = "rank_genes_groups_"
 WITHIN_SUFFIX = "_within_parent"
 
@@ -118,6 +120,17 @@ def check_markers_input(
     }
 
 
+def plan_markers(info: dict[str, Any], *, n_obs: int, n_columns: int) -> dict[str, Any]:
+    """MARKERS' memory request (read by conf/base.config) and the accumulator budget it batches genes by.
+
+    The budget assumes up to ``CLUSTERS_PER_COLUMN`` clusters per column; more make more gene batches (passes), never
+    more memory. The request: 512 MiB, the chunk (``CHUNK_BYTES_PER_ENTRY`` per stored value read), the budget.
+    """
+    budget = min(SUMS_BUDGET, N_SLOTS * 8 * info["n_vars"] * CLUSTERS_PER_COLUMN * n_columns)
+    chunk = min(info["stored_entries"], chunk_rows(info, n_obs) * max(1, info["stored_entries"] // max(n_obs, 1)))
+    return {"sums_budget": budget, "memory_bytes": (512 << 20) + CHUNK_BYTES_PER_ENTRY * chunk + budget}
+
+
 def chunk_rows(info: dict[str, Any], n_obs: int) -> int:
     """Rows per chunk so that a chunk holds about ``ENTRIES_PER_CHUNK`` stored values (CSC: see the module)."""
     if info["encoding"] == "csc_matrix":
@@ -179,7 +192,7 @@ def compute(
     n_obs = len(columns[0].labels)
     chunk = chunk_rows(info, n_obs)
     parts = []
-    for genes in gene_batches(layout.n_clusters, info["n_vars"], SUMS_BUDGET):
+    for genes in gene_batches(layout.n_clusters, info["n_vars"], info.get("sums_budget", SUMS_BUDGET)):
         acc = accumulate(path, info, layout, rows=(0, n_obs), genes=genes, chunk=chunk)
         parts.append(layout.rankings(acc, log_base=info["log_base"]))
     if len(parts) == 1:
@@ -193,14 +206,16 @@ def _join_genes(parts: list[tuple[Ranking, Ranking | None]]) -> tuple[Ranking, R
     def join(rs: list[Ranking]) -> Ranking:
         cat = {
             f: np.concatenate([getattr(r, f) for r in rs], axis=1)
-            for f in ("scores", "pvals", "logfoldchanges", "pts", "pts_rest")
+            for f in ("scores", "pvals", "logfoldchanges", "pts", "pts_rest", "means")
         }
         adj = (
             np.stack([multipletests(p, alpha=0.05, method="fdr_bh")[1] for p in cat["pvals"]])
             if len(rs[0].groups)
             else cat["pvals"]
         )
-        return Ranking(rs[0].groups, cat["scores"], cat["pvals"], adj, cat["logfoldchanges"], cat["pts"], cat["pts_rest"])
+        return Ranking(
+            rs[0].groups, cat["scores"], cat["pvals"], adj, cat["logfoldchanges"], cat["pts"], cat["pts_rest"], cat["means"]
+        )
 
     within = [p[1] for p in parts]
     return join([p[0] for p in parts]), (join(within) if within[0] is not None else None)  # type: ignore[arg-type]
@@ -290,29 +305,32 @@ def write_markers(
         "gene_symbols": info["gene_symbols"] or "",
     }  # fmt: skip
     entries: dict[str, Any] = {}
+    means: dict[str, pd.DataFrame] = {}
     for col in columns:
-        ranking, within = rankings[col.name]
-        entries[uns_key(col.name)] = uns_entry(ranking, genes, n_genes, {"groupby": col.name, **params})
-        if within is not None:
-            entries[uns_key(col.name, within=True)] = uns_entry(
-                within,
-                genes,
-                n_genes,
-                {"groupby": col.name, **params, "reference": f"siblings (cells of {col.parent}'s cluster)"},
-            )
+        for within, ranking in enumerate(rankings[col.name]):
+            if ranking is None:
+                continue
+            reference = f"siblings (the other cells of its cluster in {col.parent})" if within else "rest"
+            key = uns_key(col.name, within=bool(within))
+            entries[key] = uns_entry(ranking, genes, n_genes, {"groupby": col.name, **params, "reference": reference})
+            listed = entries[key]["pts"].index
+            means[key] = pd.DataFrame(ranking.means[:, genes.get_indexer(listed)].T, index=listed, columns=ranking.groups)
+    shown = symbols if symbols is not None else genes
     tmp = atomic_path(out_h5)
     with h5py.File(tmp, "w") as fh:
-        for key, entry in entries.items():
-            write_elem(fh, key, entry)
+        write_elem(fh, "uns", entries)
+        # for the report's dot plots only: mean expression of the listed genes, and the names to show
+        write_elem(fh, "means", means)
+        write_elem(fh, "symbols", pd.DataFrame({"symbol": np.asarray(shown, dtype=object)}, index=genes))
     tmp.replace(out_h5)
     tsv = atomic_path(out_tsv)
     table(columns, layout, rankings, genes, symbols, n_genes).to_csv(tsv, sep="\t", index=False, float_format="%.6g")
     tsv.replace(out_tsv)
 
 
-def read_entries(path: str | Path) -> dict[str, Any]:
-    """The uns entries of ``markers.h5``."""
+def read_entries(path: str | Path, part: str = "uns") -> dict[str, Any]:
+    """The uns entries of ``markers.h5`` (``part='means'``: the report's mean expression, ``'symbols'``: gene names)."""
     import h5py
 
     with h5py.File(path, "r") as fh:
-        return {key: read_elem(fh[key]) for key in fh.keys()}
+        return read_elem(fh[part])

@@ -167,10 +167,12 @@ def merge_dataset(
     out_zarr: str | Path,
     out_tsv: str | Path,
     metrics: dict[str, Any] | None = None,
+    markers: dict[str, Any] | None = None,
 ) -> None:
     """Write ``clustering.zarr`` and ``clusters.tsv`` for one dataset (each atomically).
 
-    ``metrics`` (metrics.json) adds ``uns[column]['metrics']`` and ``uns['scclust']['recommended']``.
+    ``metrics`` (metrics.json) adds ``uns[column]['metrics']`` and ``uns['scclust']['recommended']``; ``markers``
+    (MARKERS' entries, scanpy's ``rank_genes_groups`` layout) are added to uns under their keys.
     """
     src = Path(input_path).resolve()
     with io.open_store(src) as root:
@@ -181,6 +183,7 @@ def merge_dataset(
         # an earlier run's recommendation chose among other columns: only this run's (if any) is kept
         earlier = {k: v for k, v in earlier.items() if k not in ("recommended", "recommendation_rule", "recommendation_basis")}
         uns_new, obsp_new, obsm_new = _new_entries(columns, run_info, cfg, graph_store, umap, metrics)
+        uns_new |= markers or {}
         attrs = dict(root.attrs) or {"encoding-type": "anndata", "encoding-version": "0.1.0"}
         out = _StoreBuilder(fmt, {**attrs, STORE_MARK: run_info.get("version", "unknown")})
         for col in columns:

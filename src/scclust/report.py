@@ -26,6 +26,7 @@ from scclust.multiqc import write_multiqc
 from scclust.neighbors import read_umap
 from scclust.plots import plot_all, safe_filename
 from scclust.report_html import img, metrics_table, page, table
+from scclust.report_markers import markers_section, top_marker_labels
 from scclust.results import ColumnResult, atomic_path
 from scclust.stability import MET_RULE
 from scclust.tree import Row, plot_tree
@@ -44,6 +45,9 @@ class ReportData:
     coords: np.ndarray | None = None
     obs: pd.DataFrame = field(default_factory=pd.DataFrame)
     earlier: list[str] = field(default_factory=list)  # obs columns of an earlier run of a result store fed back in
+    markers: dict[str, Any] | None = None  # markers.h5's uns entries; None without --markers
+    markers_means: dict[str, pd.DataFrame] = field(default_factory=dict)
+    symbols: pd.Series = field(default_factory=lambda: pd.Series(dtype=object))  # var name -> name shown
 
     @property
     def label_columns(self) -> list[str]:
@@ -110,6 +114,7 @@ def build_report(data: ReportData, outdir: str | Path) -> dict[str, Any]:
     sections.append(("stability", "Stability", _stability_section(data, metrics, plots)))
     sections.append(("umap", "UMAP", _umap_section(data, by_name, plots)))
     sections.append(("contingency", "Clusters against labels", _contingency_section(data, by_name, plots)))
+    sections.append(("markers", "Markers", _markers_section(data, by_name, plots)))
     title = f"scclust report: {data.dataset['id']}"
     _write_text(out / "report.html", page(title, sections))
     summary = {
@@ -205,19 +210,44 @@ def _tree_section(data: ReportData, by_name: dict[str, ColumnResult], plots: Pat
     for algorithm in cfg.algorithms:
         if len(cfg.resolutions) > 1:
             names = [column_name(algorithm, r, 1) for r in sorted(cfg.resolutions)]
-            rows = [Row(f"resolution {by_name[n].params['resolution']:g}", by_name[n].labels, stability.get(n)) for n in names]
+            rows = [
+                Row(f"resolution {by_name[n].params['resolution']:g}", by_name[n].labels, stability.get(n), _top(data, n, False))
+                for n in names
+            ]
             path = plot_tree(rows, f"{algorithm}: level 1 across resolutions", plots / f"tree_{algorithm}_resolutions.png")
             parts.append(embed(path, f"clustering tree of {algorithm} across resolutions"))
         for resolution in sorted(cfg.resolutions) if cfg.depth > 1 else []:
             names = [column_name(algorithm, resolution, level) for level in range(1, cfg.depth + 1)]
-            rows = [Row(f"level {by_name[n].params['level']}", by_name[n].labels, stability.get(n)) for n in names]
+            rows = [
+                Row(f"level {by_name[n].params['level']}", by_name[n].labels, stability.get(n), _top(data, n, True))
+                for n in names
+            ]
             stem = safe_filename(f"tree_{algorithm}_{resolution!r}_levels")
             path = plot_tree(rows, f"{algorithm} {resolution:g}: hierarchy levels", plots / f"{stem}.png")
             parts.append(embed(path, f"clustering tree of {algorithm} {resolution:g} across levels"))
     if not parts:
         return "<p>One resolution and one level: there is no tree to draw.</p>"
     legend = "Node size: cells; node colour: cluster stability (grey: not measured); edge: shared cells."
+    if data.markers is not None:
+        legend += " Under each label: the cluster's top marker gene (in a hierarchy, against its siblings where it split)."
     return f"<p>{legend}</p>" + "".join(parts)
+
+
+def _top(data: ReportData, column: str, within: bool) -> dict[str, str] | None:
+    if data.markers is None:
+        return None
+    return top_marker_labels(data.markers, data.symbols, column, within=within)
+
+
+def _markers_section(data: ReportData, by_name: dict[str, ColumnResult], plots: Path) -> str:
+    shown = []
+    for algorithm in data.cfg.algorithms:
+        column, why = data.shown_column(algorithm)
+        params = by_name[column].params
+        resolution = params.get("run_resolution", params["resolution"])
+        deeper = [column_name(algorithm, resolution, level) for level in range(2, data.cfg.depth + 1)]
+        shown.append((column, why, [c for c in deeper if c in by_name]))
+    return markers_section(data.markers, data.markers_means, data.symbols, shown, plots, embed)
 
 
 def _stability_section(data: ReportData, metrics: dict[str, dict[str, Any]], plots: Path) -> str:

@@ -39,6 +39,7 @@ class Row:
     name: str
     labels: pd.Categorical
     stability: dict[str, float] | None = None
+    markers: dict[str, str] | None = None  # cluster -> its top marker gene, written under the label
 
 
 def overlap(a: pd.Categorical, b: pd.Categorical) -> np.ndarray:
@@ -94,6 +95,9 @@ def plot_tree(rows: list[Row], title: str, out: Path) -> Path:
         if len(row.labels.categories) <= LABELS_MAX:
             for x, label in zip(positions[i], row.labels.categories, strict=True):
                 ax.text(x, -i, str(label), fontsize=6, ha="center", va="center", zorder=3, path_effects=OUTLINE)
+                if row.markers and str(label) in row.markers:
+                    ax.text(x, -i - 0.22, row.markers[str(label)], fontsize=5, ha="center", va="top", zorder=3,
+                            style="italic", path_effects=OUTLINE)  # fmt: skip
     if measured:
         mappable = plt.cm.ScalarMappable(norm=plt.Normalize(0, 1), cmap=cmap)
         fig.colorbar(mappable, ax=ax, shrink=0.8, pad=0.01, label="cluster stability (grey: not measured)")

@@ -8,6 +8,7 @@ workflow REPORTS {
     take:
     inputs      // [meta, input, dataset.json, [result.npz ...], umap.npz or []]
     evaluation  // [meta.id, column_metrics.json or [], [bootstrap files]]: the rest of what the metrics need
+    markers     // [meta.id, markers.h5 or []]
     config
     run_info
     params_json // the run's parameters (PREFLIGHT's params.json), every one of which the report lists
@@ -15,7 +16,8 @@ workflow REPORTS {
     main:
     report_in = inputs.map { meta, path, json, rs, u -> [meta.id, meta, path, json, rs, u] }
         .join(evaluation)
-        .map { _id, meta, path, json, rs, u, scored, bs -> [meta, path, json, rs, u, scored, bs] }
+        .join(markers)
+        .map { _id, meta, path, json, rs, u, scored, bs, m -> [meta, path, json, rs, u, scored, bs, m] }
     REPORT(report_in, config, params_json, run_info)
 
     emit:

@@ -5,7 +5,7 @@ process MERGE {
     label 'process_low'
 
     input:
-    tuple val(meta), path(input, stageAs: 'input/*'), path(dataset), path(results, stageAs: 'results/result*.npz'), path(graph_store, stageAs: 'graph/*'), path(umap, stageAs: 'umap/*'), path(column_metrics, stageAs: 'metrics/*'), path(bootstraps, stageAs: 'bootstraps/bootstrap*.npz')
+    tuple val(meta), path(input, stageAs: 'input/*'), path(dataset), path(results, stageAs: 'results/result*.npz'), path(graph_store, stageAs: 'graph/*'), path(umap, stageAs: 'umap/*'), path(column_metrics, stageAs: 'metrics/*'), path(bootstraps, stageAs: 'bootstraps/bootstrap*.npz'), path(markers, stageAs: 'markers/*')
     path config
     path run_info
 
@@ -19,9 +19,10 @@ process MERGE {
     def graphArg = graph_store ? "--graph-store ${q(graph_store)}" : ''
     def umapArg = umap ? "--umap ${q(umap)}" : ''
     def scoredArg = column_metrics ? "--column-metrics ${q(column_metrics)}" : ''
+    def markersArg = markers ? "--markers ${q(markers)}" : ''
     """
     scclust_merge.py --input ${q(input)} --config ${q(config)} --dataset ${q(dataset)} --run-info ${q(run_info)} \\
-        ${graphArg} ${umapArg} ${scoredArg} ${qAll(bootstraps, '--bootstrap')} \\
+        ${graphArg} ${umapArg} ${scoredArg} ${markersArg} ${qAll(bootstraps, '--bootstrap')} \\
         --out-zarr clustering.zarr --out-tsv clusters.tsv --out-metrics-json metrics.json --out-metrics-tsv metrics.tsv \\
         ${qAll(results)}
     """

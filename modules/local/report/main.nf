@@ -6,7 +6,7 @@ process REPORT {
     label 'process_high_memory'
 
     input:
-    tuple val(meta), path(input, stageAs: 'input/*'), path(dataset), path(results, stageAs: 'results/result*.npz'), path(umap, stageAs: 'umap/*'), path(column_metrics, stageAs: 'metrics/*'), path(bootstraps, stageAs: 'bootstraps/bootstrap*.npz')
+    tuple val(meta), path(input, stageAs: 'input/*'), path(dataset), path(results, stageAs: 'results/result*.npz'), path(umap, stageAs: 'umap/*'), path(column_metrics, stageAs: 'metrics/*'), path(bootstraps, stageAs: 'bootstraps/bootstrap*.npz'), path(markers, stageAs: 'markers/*')
     path config
     path params_json
     path run_info
@@ -21,9 +21,10 @@ process REPORT {
     script:
     def umapArg = umap ? "--umap ${q(umap)}" : ''
     def scoredArg = column_metrics ? "--column-metrics ${q(column_metrics)}" : ''
+    def markersArg = markers ? "--markers ${q(markers)}" : ''
     """
     scclust_report.py --input ${q(input)} --config ${q(config)} --dataset ${q(dataset)} --params ${q(params_json)} \\
-        --run-info ${q(run_info)} ${umapArg} ${scoredArg} ${qAll(bootstraps, '--bootstrap')} ${qAll(results)}
+        --run-info ${q(run_info)} ${umapArg} ${scoredArg} ${markersArg} ${qAll(bootstraps, '--bootstrap')} ${qAll(results)}
     """
 
     stub:

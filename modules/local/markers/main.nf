@@ -1,0 +1,28 @@
+include { q; qAll } from '../utils'
+
+// Marker genes of every column of the dataset from one pass over its expression matrix (scclust.markers).
+process MARKERS {
+    tag "${meta.id}"
+    label 'process_single'
+    label 'process_high_memory'
+
+    input:
+    tuple val(meta), path(input, stageAs: 'input/*'), path(dataset), path(results, stageAs: 'results/result*.npz')
+    path config
+
+    output:
+    tuple val(meta), path("markers.h5"),  emit: h5
+    tuple val(meta), path("markers.tsv"), emit: tsv
+    path "versions.yml",                  emit: versions
+
+    script:
+    """
+    scclust_markers.py --input ${q(input)} --config ${q(config)} --dataset ${q(dataset)} \\
+        --out-h5 markers.h5 --out-tsv markers.tsv ${qAll(results)}
+    """
+
+    stub:
+    """
+    touch markers.h5 markers.tsv versions.yml
+    """
+}
