@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Marker genes of every cluster column in one pass over the expression matrix: markers.h5 (uns entries) and markers.tsv."""
+"""Marker genes of every cluster column in one pass over the expression matrix: markers.npz (uns entries) and markers.tsv."""
 
 import click
 
@@ -13,19 +13,19 @@ from scclust.merge import gather_columns
 @click.option("--input", "input_path", required=True, type=click.Path(exists=True))
 @config_option
 @dataset_option
-@click.option("--out-h5", required=True, type=click.Path(), help="markers.h5: the uns entries MERGE adds to the store")
+@click.option("--out-npz", required=True, type=click.Path(), help="markers.npz: the uns entries MERGE adds to the store")
 @click.option("--out-tsv", required=True, type=click.Path(), help="markers.tsv")
 @versions_option
 @click.argument("results", nargs=-1, required=True, type=click.Path(exists=True))
 @user_errors
 def main(
-    input_path: str, config_path: str, dataset_path: str, out_h5: str, out_tsv: str, versions: str, results: tuple[str, ...]
+    input_path: str, config_path: str, dataset_path: str, out_npz: str, out_tsv: str, versions: str, results: tuple[str, ...]
 ) -> None:
     """Rank genes for every cluster of every column (scanpy's t-test), from one pass over the rows."""
     cfg = load_config(config_path)
     dataset = read_json(dataset_path)
     columns = columns_for_markers(gather_columns(list(results), dataset, cfg))
-    write_markers(input_path, dataset["markers"], columns, cfg.markers_n_genes, out_h5, out_tsv)
+    write_markers(input_path, dataset["markers"], columns, cfg.markers_n_genes, out_npz, out_tsv)
     write_versions(versions, "scclust_markers.py")
 
 

@@ -19,7 +19,7 @@ from scclust.neighbors import read_umap
 @click.option("--graph-store", type=click.Path(exists=True), help="recomputed graph store, if any")
 @click.option("--umap", "umap_path", type=click.Path(exists=True), help="umap.npz, if computed")
 @click.option("--column-metrics", type=click.Path(exists=True), help="METRICS' file for levels >= 2, if any")
-@click.option("--markers", "markers_path", type=click.Path(exists=True), help="MARKERS' markers.h5, if computed")
+@click.option("--markers", "markers_path", type=click.Path(exists=True), help="MARKERS' markers.npz, if computed")
 @click.option("--bootstrap", "bootstraps", multiple=True, type=click.Path(exists=True), help="a STABILITY file (repeat)")
 @click.option("--out-zarr", required=True, type=click.Path())
 @click.option("--out-tsv", required=True, type=click.Path())

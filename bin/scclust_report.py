@@ -21,7 +21,7 @@ from scclust.report import ReportData, build_report, read_shown
 @click.option("--run-info", required=True, type=click.Path(exists=True), help="pipeline version and command line")
 @click.option("--column-metrics", type=click.Path(exists=True), help="METRICS' file for levels >= 2, if any")
 @click.option("--bootstrap", "bootstraps", multiple=True, type=click.Path(exists=True), help="a STABILITY file (repeat)")
-@click.option("--markers", "markers_path", type=click.Path(exists=True), help="MARKERS' markers.h5, if computed")
+@click.option("--markers", "markers_path", type=click.Path(exists=True), help="MARKERS' markers.npz, if computed")
 @click.option("--umap", "umap_path", type=click.Path(exists=True), help="umap.npz; else obsm/X_umap of the input, if any")
 @click.option("--outdir", default=".", show_default=True, type=click.Path(file_okay=False))
 @click.argument("results", nargs=-1, required=True, type=click.Path(exists=True))
@@ -62,7 +62,7 @@ def main(
     if markers_path:
         data.markers = read_entries(markers_path)
         data.markers_means = read_entries(markers_path, "means")
-        data.symbols = read_entries(markers_path, "symbols")["symbol"]
+        data.symbols = read_entries(markers_path, "symbols")
     Path(outdir).mkdir(parents=True, exist_ok=True)
     write_json(Path(outdir) / "summary.json", build_report(data, outdir))
     write_versions(Path(outdir) / "versions.yml", "scclust_report.py")

@@ -9,7 +9,11 @@ import shutil
 from pathlib import Path
 
 import anndata as ad
+import matplotlib
+import numpy as np
+import pandas as pd
 import pytest
+import scanpy as sc
 import yaml
 
 from conftest import run_pipeline
@@ -17,7 +21,7 @@ from conftest import run_pipeline
 pytestmark = pytest.mark.pipeline
 
 DATASETS = ("pbmc_h5ad", "pbmc_zarr")
-SECTIONS = ["run", "metrics", "tree", "stability", "umap", "contingency"]
+SECTIONS = ["run", "metrics", "tree", "stability", "umap", "contingency", "markers"]
 
 
 @pytest.fixture(scope="module")
@@ -51,6 +55,9 @@ def test_report_per_dataset(run, dataset):
         assert f">{column}</td>" in text
     assert {"umap_bulk_labels.png", "umap_batch.png", "tree_leiden_resolutions.png", "tree_leiden_0.5_levels.png"} <= plots
     assert "stability_leiden.png" in plots
+    # the Markers section: the recommended column's dot plot and its level 2 within the parent cluster
+    assert any(p.startswith("markers_rank_genes_groups_leiden_") and "_1_" in p for p in plots)
+    assert any(p.startswith("markers_rank_genes_groups_leiden_") and "_2_within_parent_" in p for p in plots)
     # the real metrics.json: its recommended column is highlighted and drawn against both label columns
     recommended = re.search(r'<tr class="recommended"><td class="code">([^<]+)</td>', text).group(1)
     assert recommended == ad.read_zarr(out / "clustering.zarr").uns["scclust"]["recommended"]["leiden"]
@@ -62,6 +69,31 @@ def test_report_per_dataset(run, dataset):
     assert stats["data"][dataset]["cells"] == 700
     assert (out / f"{dataset}_mqc.tsv").read_text().startswith("# id: 'scclust_metrics'")
     assert not (out / "summary.json").exists() and not (out / "versions.yml").exists()
+
+
+def test_markers_in_the_store_work_with_scanpy_and_match_it(run):
+    out = run.outdir / "pbmc_zarr"
+    adata = ad.read_zarr(out / "clustering.zarr")
+    columns = adata.uns["scclust"]["columns"]
+    for column in columns:
+        df = sc.get.rank_genes_groups_df(adata, group=None, key=f"rank_genes_groups_{column}")
+        assert len(df) == 100 * adata.obs[column].nunique() and df["pct_nz_reference"].notna().all()
+    assert "rank_genes_groups_leiden_1.0_2_within_parent" in adata.uns
+    matplotlib.use("Agg")
+    sc.pl.rank_genes_groups_dotplot(adata, key="rank_genes_groups_leiden_1.0_1", n_genes=3, show=False)
+    # scanpy's own call on the published store (its raw matrix) gives the same ranking
+    ref = adata.copy()
+    sc.tl.rank_genes_groups(ref, "leiden_1.0_1", method="t-test", pts=True, n_genes=100, key_added="ref")
+    mine = adata.uns["rank_genes_groups_leiden_1.0_1"]
+    for group in ref.uns["ref"]["names"].dtype.names:
+        assert list(mine["names"][group]) == list(ref.uns["ref"]["names"][group])
+        np.testing.assert_allclose(mine["pvals"][group], ref.uns["ref"]["pvals"][group], rtol=1e-10, atol=0)
+        np.testing.assert_array_equal(mine["scores"][group], ref.uns["ref"]["scores"][group])
+    table = pd.read_csv(out / "markers.tsv", sep="\t")
+    assert set(table["column"]) == set(columns)
+    level2 = table[table["level"] == 2]
+    assert level2["parent"].notna().all() and level2["rank_within"].notna().any()
+    assert (table[table["level"] == 1]["rank"].groupby([table["column"], table["cluster"]]).max() == 100).all()
 
 
 def test_summary_report_links_every_dataset(run):

@@ -61,7 +61,7 @@ workflow SCCLUST {
     // marker genes of every column, beside EVALUATE; MERGE and REPORT wait for them (--markers false: none)
     if (options.markers) {
         MARKERS(merge_in.map { meta, path, json, rs, _graph, _u -> [meta, path, json, rs] }, config)
-        markers = MARKERS.out.h5.map { meta, h5 -> [meta.id, h5] }
+        markers = MARKERS.out.npz.map { meta, npz -> [meta.id, npz] }
         markers_out = MARKERS.out.tsv
         markers_versions = MARKERS.out.versions
     } else {

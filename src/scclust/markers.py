@@ -26,7 +26,6 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 from scipy import stats
-from statsmodels.stats.multitest import multipletests
 
 FIX_BITS = 48
 MAX_VALUE = 2.0**15  # x * 2**48 stays below 2**63, x * x * 2**48 below 2**78 (three 31-bit limbs)
@@ -128,6 +127,20 @@ class Moments:
         return cls(n=n, mean=mean, var=var, pts=pts)
 
 
+def benjamini_hochberg(pvals: np.ndarray) -> np.ndarray:
+    """Benjamini-Hochberg as statsmodels' ``multipletests(method='fdr_bh')`` (scanpy's call) computes it.
+
+    The same operations in the same order, without importing statsmodels (a second of every MARKERS task).
+    """
+    order = np.argsort(pvals)
+    ranked = pvals[order] / (np.arange(1, len(pvals) + 1) / float(len(pvals)))
+    adjusted = np.minimum.accumulate(ranked[::-1])[::-1]
+    adjusted[adjusted > 1] = 1
+    out = np.empty_like(adjusted)
+    out[order] = adjusted
+    return out
+
+
 def select_top_n(scores: np.ndarray, n_top: int) -> np.ndarray:
     """Scanpy's ``_select_top_n``: the same partition and sort, so that ties come out in scanpy's order."""
     partition = np.argpartition(scores, -n_top)[-n_top:]
@@ -178,7 +191,7 @@ def t_test(group: Moments, rest: Moments, groups: Sequence[str], *, log_base: fl
         s[np.isnan(s)] = 0
         p[np.isnan(p)] = 1
         scores[i], pvals[i] = s, p
-        pvals_adj[i] = multipletests(p, alpha=0.05, method="fdr_bh")[1]
+        pvals_adj[i] = benjamini_hochberg(p)
     expm1 = np.expm1 if log_base is None else (lambda v: np.expm1(v * np.log(log_base)))
     with np.errstate(invalid="ignore", divide="ignore"):
         lfc = np.log2((expm1(group.mean) + 1e-9) / (expm1(rest.mean) + 1e-9))

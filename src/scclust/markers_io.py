@@ -1,7 +1,7 @@
 """MARKERS' reading and writing: which matrix (scanpy's rule), preflight checks, the pass over row chunks, outputs.
 
-Outputs: ``markers.h5`` holds, per column, the ``uns`` entry in scanpy's ``rank_genes_groups`` layout (MERGE copies
-it into the store under :func:`uns_key`), and ``markers.tsv`` the long table.
+Outputs: ``markers.npz`` holds, per column, what the ``uns`` entry in scanpy's ``rank_genes_groups`` layout is made
+of (MERGE writes it into the store under :func:`uns_key`; :func:`read_entries`), and ``markers.tsv`` the long table.
 
 Reading rows: CSR and dense matrices are read chunk by chunk (only the chunk's rows). A CSC matrix has no row index,
 so every chunk reads all its stored entries (anndata's row slicing of CSC): the pass costs chunks x stored entries
@@ -10,19 +10,29 @@ of I/O; :func:`chunk_rows` therefore makes CSC chunks as large as the memory bou
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
-from anndata.io import read_elem, write_elem
-from statsmodels.stats.multitest import multipletests
+from anndata.io import read_elem
 
 from scclust import io
 from scclust.errors import UserError
 from scclust.integrate import is_counts, read_rows
-from scclust.markers import BAD_VALUES, N_SLOTS, Column, Layout, Ranking, accumulate_block, gene_batches, normalise_counts
+from scclust.markers import (
+    BAD_VALUES,
+    N_SLOTS,
+    Column,
+    Layout,
+    Ranking,
+    accumulate_block,
+    benjamini_hochberg,
+    gene_batches,
+    normalise_counts,
+)
 from scclust.results import ColumnResult, atomic_path
 
 ENTRIES_PER_CHUNK = 20_000_000  # about 160 MB of float32 values and indices per chunk
@@ -208,11 +218,7 @@ def _join_genes(parts: list[tuple[Ranking, Ranking | None]]) -> tuple[Ranking, R
             f: np.concatenate([getattr(r, f) for r in rs], axis=1)
             for f in ("scores", "pvals", "logfoldchanges", "pts", "pts_rest", "means")
         }
-        adj = (
-            np.stack([multipletests(p, alpha=0.05, method="fdr_bh")[1] for p in cat["pvals"]])
-            if len(rs[0].groups)
-            else cat["pvals"]
-        )
+        adj = np.stack([benjamini_hochberg(p) for p in cat["pvals"]]) if len(rs[0].groups) else cat["pvals"]
         return Ranking(
             rs[0].groups, cat["scores"], cat["pvals"], adj, cat["logfoldchanges"], cat["pts"], cat["pts_rest"], cat["means"]
         )
@@ -221,24 +227,29 @@ def _join_genes(parts: list[tuple[Ranking, Ranking | None]]) -> tuple[Ranking, R
     return join([p[0] for p in parts]), (join(within) if within[0] is not None else None)  # type: ignore[arg-type]
 
 
-def uns_entry(ranking: Ranking, genes: pd.Index, n_genes: int, params: dict[str, Any]) -> dict[str, Any]:
-    """Scanpy's ``uns['rank_genes_groups']`` layout, top ``n_genes`` per group; pts only for the genes listed."""
-    top = ranking.top(n_genes)
-    dtypes = {"names": "O", "scores": "float32", "logfoldchanges": "float32", "pvals": "float64", "pvals_adj": "float64"}
-    fields = {
-        "names": None,
-        "scores": ranking.scores,
-        "pvals": ranking.pvals,
-        "pvals_adj": ranking.pvals_adj,
-        "logfoldchanges": ranking.logfoldchanges,
-    }
-    entry: dict[str, Any] = {"params": params}
-    for field, values in fields.items():
-        table = {g: (np.asarray(genes)[top[i]] if values is None else values[i][top[i]]) for i, g in enumerate(ranking.groups)}
-        entry[field] = pd.DataFrame(table).to_records(index=False, column_dtypes=dtypes[field])
+FIELDS = {"scores": "float32", "pvals": "float64", "pvals_adj": "float64", "logfoldchanges": "float32"}
+
+
+def entry_arrays(ranking: Ranking, genes: pd.Index, n_genes: int) -> dict[str, np.ndarray]:
+    """A ranking's top ``n_genes`` per group (genes x groups) and, for the genes listed, pts, pts_rest and means."""
+    top = ranking.top(n_genes).T
+    cols = np.arange(len(ranking.groups))
     listed = np.unique(top)
-    entry["pts"] = pd.DataFrame(ranking.pts[:, listed].T, index=genes[listed], columns=ranking.groups)
-    entry["pts_rest"] = pd.DataFrame(ranking.pts_rest[:, listed].T, index=genes[listed], columns=ranking.groups)
+    out = {"names": np.asarray(genes, dtype=str)[top], "listed": np.asarray(genes, dtype=str)[listed]}
+    for field in FIELDS:
+        out[field] = getattr(ranking, field).T[top, cols]
+    for field in ("pts", "pts_rest", "means"):
+        out[field] = getattr(ranking, field)[:, listed].T
+    return out
+
+
+def uns_entry(arrays: dict[str, np.ndarray], groups: list[str], params: dict[str, Any]) -> dict[str, Any]:
+    """The ``uns['rank_genes_groups']`` layout of :func:`entry_arrays` (pts, pts_rest: the listed genes only)."""
+    entry: dict[str, Any] = {"params": params}
+    for field, dtype in {"names": "O", **FIELDS}.items():
+        entry[field] = pd.DataFrame(arrays[field], columns=groups).to_records(index=False, column_dtypes=dtype)
+    for field in ("pts", "pts_rest"):
+        entry[field] = pd.DataFrame(arrays[field], index=pd.Index(arrays["listed"], dtype=object), columns=groups)
     return entry
 
 
@@ -288,11 +299,9 @@ def table(
 
 
 def write_markers(
-    path: str | Path, info: dict[str, Any], columns: list[Column], n_genes: int, out_h5: str | Path, out_tsv: str | Path
+    path: str | Path, info: dict[str, Any], columns: list[Column], n_genes: int, out_npz: str | Path, out_tsv: str | Path
 ) -> None:
-    """Compute every column's markers and write ``markers.h5`` (uns entries) and ``markers.tsv``, each atomically."""
-    import h5py
-
+    """Compute every column's markers and write ``markers.npz`` (for the uns entries) and ``markers.tsv``, atomically."""
     with io.open_store(path) as root:
         genes = _var_index(root, info["var"], path)
         symbols = _symbols(root, info["var"], path, info["gene_symbols"])
@@ -304,33 +313,41 @@ def write_markers(
         "normalised": "normalize_total(target_sum=1e4), log1p, on the fly" if info["normalise"] else "as stored",
         "gene_symbols": info["gene_symbols"] or "",
     }  # fmt: skip
-    entries: dict[str, Any] = {}
-    means: dict[str, pd.DataFrame] = {}
+    meta: dict[str, Any] = {"entries": {}, "symbols": None if symbols is None else list(symbols)}
+    arrays: dict[str, np.ndarray] = {"genes": np.asarray(genes, dtype=str)}
     for col in columns:
         for within, ranking in enumerate(rankings[col.name]):
             if ranking is None:
                 continue
             reference = f"siblings (the other cells of its cluster in {col.parent})" if within else "rest"
             key = uns_key(col.name, within=bool(within))
-            entries[key] = uns_entry(ranking, genes, n_genes, {"groupby": col.name, **params, "reference": reference})
-            listed = entries[key]["pts"].index
-            means[key] = pd.DataFrame(ranking.means[:, genes.get_indexer(listed)].T, index=listed, columns=ranking.groups)
-    shown = symbols if symbols is not None else genes
-    tmp = atomic_path(out_h5)
-    with h5py.File(tmp, "w") as fh:
-        write_elem(fh, "uns", entries)
-        # for the report's dot plots only: mean expression of the listed genes, and the names to show
-        write_elem(fh, "means", means)
-        write_elem(fh, "symbols", pd.DataFrame({"symbol": np.asarray(shown, dtype=object)}, index=genes))
-    tmp.replace(out_h5)
+            meta["entries"][key] = {"groups": ranking.groups, "params": {"groupby": col.name, **params, "reference": reference}}
+            arrays |= {f"{key}/{f}": v for f, v in entry_arrays(ranking, genes, n_genes).items()}
+    tmp = atomic_path(out_npz)
+    with tmp.open("wb") as fh:
+        np.savez_compressed(fh, meta=np.array(json.dumps(meta)), **arrays)
+    tmp.replace(out_npz)
     tsv = atomic_path(out_tsv)
     table(columns, layout, rankings, genes, symbols, n_genes).to_csv(tsv, sep="\t", index=False, float_format="%.6g")
     tsv.replace(out_tsv)
 
 
-def read_entries(path: str | Path, part: str = "uns") -> dict[str, Any]:
-    """The uns entries of ``markers.h5`` (``part='means'``: the report's mean expression, ``'symbols'``: gene names)."""
-    import h5py
+def read_entries(path: str | Path, part: str = "uns") -> Any:
+    """Read ``markers.npz``: the uns entries by key.
 
-    with h5py.File(path, "r") as fh:
-        return read_elem(fh[part])
+    ``part='means'``: mean expression of the listed genes per entry (the report's dot plots); ``'symbols'``: var
+    name -> the name to show.
+    """
+    with np.load(path, allow_pickle=False) as data:
+        meta = json.loads(str(data["meta"]))
+        if part == "symbols":
+            genes = list(data["genes"])
+            return pd.Series(meta["symbols"] or genes, index=genes, dtype=object)
+        out = {}
+        for key, entry in meta["entries"].items():
+            arrays = {f: data[f"{key}/{f}"] for f in ("names", "listed", *FIELDS, "pts", "pts_rest", "means")}
+            if part == "means":
+                out[key] = pd.DataFrame(arrays["means"], index=pd.Index(arrays["listed"], dtype=object), columns=entry["groups"])
+            else:
+                out[key] = uns_entry(arrays, entry["groups"], entry["params"])
+        return out

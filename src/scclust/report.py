@@ -45,7 +45,7 @@ class ReportData:
     coords: np.ndarray | None = None
     obs: pd.DataFrame = field(default_factory=pd.DataFrame)
     earlier: list[str] = field(default_factory=list)  # obs columns of an earlier run of a result store fed back in
-    markers: dict[str, Any] | None = None  # markers.h5's uns entries; None without --markers
+    markers: dict[str, Any] | None = None  # markers.npz's uns entries; None without --markers
     markers_means: dict[str, pd.DataFrame] = field(default_factory=dict)
     symbols: pd.Series = field(default_factory=lambda: pd.Series(dtype=object))  # var name -> name shown
 

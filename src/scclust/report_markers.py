@@ -2,7 +2,7 @@
 
 A dot's size is the fraction of the cluster's cells expressing the gene, its colour the cluster's mean expression
 scaled per gene to 0-1 (scanpy's ``standard_scale='var'``), as ``sc.pl.rank_genes_groups_dotplot`` draws them, from
-MARKERS' own statistics (``markers.h5``): the report never reads the expression matrix.
+MARKERS' own statistics (``markers.npz``): the report never reads the expression matrix.
 """
 
 from __future__ import annotations

@@ -8,7 +8,7 @@ workflow REPORTS {
     take:
     inputs      // [meta, input, dataset.json, [result.npz ...], umap.npz or []]
     evaluation  // [meta.id, column_metrics.json or [], [bootstrap files]]: the rest of what the metrics need
-    markers     // [meta.id, markers.h5 or []]
+    markers     // [meta.id, markers.npz or []]
     config
     run_info
     params_json // the run's parameters (PREFLIGHT's params.json), every one of which the report lists

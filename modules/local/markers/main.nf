@@ -11,18 +11,18 @@ process MARKERS {
     path config
 
     output:
-    tuple val(meta), path("markers.h5"),  emit: h5
+    tuple val(meta), path("markers.npz"),  emit: npz
     tuple val(meta), path("markers.tsv"), emit: tsv
     path "versions.yml",                  emit: versions
 
     script:
     """
     scclust_markers.py --input ${q(input)} --config ${q(config)} --dataset ${q(dataset)} \\
-        --out-h5 markers.h5 --out-tsv markers.tsv ${qAll(results)}
+        --out-npz markers.npz --out-tsv markers.tsv ${qAll(results)}
     """
 
     stub:
     """
-    touch markers.h5 markers.tsv versions.yml
+    touch markers.npz markers.tsv versions.yml
     """
 }
