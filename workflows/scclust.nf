@@ -1,6 +1,6 @@
 /*
  * scclust, per dataset: inputs -> level 1 (scored as it clusters) -> hierarchy -> stability and deeper levels'
- * metrics -> merge into one zarr, with the report beside it -> publish.
+ * metrics, beside the marker genes of every column -> merge into one zarr, with the report beside it -> publish.
  * The fan-out (algorithms, resolution batches, depth, result counts) comes from PREFLIGHT's validated plan.
  */
 include { INPUTS; checkOutdir; readDatasets; textFile } from '../subworkflows/local/inputs'

@@ -23,7 +23,7 @@ TOP_PER_CLUSTER = 3
 CLUSTERS_PER_PAGE = 30
 
 
-def top_markers(entry: dict[str, Any], symbols: pd.Series, n: int) -> dict[str, list[str]]:
+def top_markers(entry: dict[str, Any], n: int) -> dict[str, list[str]]:
     """Each group's top ``n`` genes (as var names) in rank order."""
     names = entry["names"]
     return {g: [str(x) for x in names[g][:n]] for g in names.dtype.names}
@@ -34,7 +34,7 @@ def top_marker_labels(entries: dict[str, Any], symbols: pd.Series, column: str, 
     out: dict[str, str] = {}
     for key in [uns_key(column)] + ([uns_key(column, within=True)] if within else []):
         if key in entries:
-            out |= {g: str(symbols.get(genes[0], genes[0])) for g, genes in top_markers(entries[key], symbols, 1).items()}
+            out |= {g: str(symbols.get(genes[0], genes[0])) for g, genes in top_markers(entries[key], 1).items()}
     return out
 
 
@@ -42,7 +42,7 @@ def plot_dotplot(
     entry: dict[str, Any], means: pd.DataFrame, symbols: pd.Series, groups: list[str], title: str, out: Path
 ) -> Path:
     """One page: ``groups`` (rows) against their top markers (columns, in group order, each gene once)."""
-    tops = top_markers(entry, symbols, TOP_PER_CLUSTER)
+    tops = top_markers(entry, TOP_PER_CLUSTER)
     genes = list(dict.fromkeys(g for group in groups for g in tops[group]))
     pts = entry["pts"].loc[genes, groups].to_numpy().T
     mean = means.loc[genes, groups].to_numpy().T
