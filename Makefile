@@ -7,6 +7,8 @@ STAMP := $(VENV)/.scclust-setup
 # Their wheels are downloaded once into WHEELHOUSE and installed from there, so a fresh clone (CI) re-uses them.
 EXTRAS ?=
 WHEELHOUSE ?= $(HOME)/.cache/scclust/wheels
+# tests/test_rsc_contract.py caches the pinned rapids-singlecell and cuGraph wheels (read, not installed) there too
+export WHEELHOUSE
 EXTRA_STAMPS := $(foreach extra,$(EXTRAS),$(VENV)/.scclust-$(extra))
 export NXF_HOME ?= $(CURDIR)/.nextflow-home
 

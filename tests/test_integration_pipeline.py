@@ -3,7 +3,8 @@
 The data (scclust.testdata.pbmc_counts): the 700 PBMCs' integer counts recovered from pbmc68k_reduced, batch
 ``b`` shifted gene by gene. Checks the stored embedding, its params, the graph and columns built on it,
 reproducibility on rerun, and that the batches mix after integration while the clusters still follow the cell
-types (``-s`` prints the numbers recorded in docs/benchmarks.md).
+types (``-s`` prints the numbers recorded in docs/benchmarks.md). One more Harmony run has the same cells without
+counts, laid out as pbmc68k_reduced is (X scaled, raw/X log-normalised).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import scipy.sparse as sp
 from sklearn.metrics import adjusted_rand_score
 
 from conftest import Run, run_pipeline, tree_digest
-from scclust.testdata import pbmc_counts
+from scclust.testdata import pbmc_counts, pbmc_without_counts
 
 pytestmark = pytest.mark.pipeline
 
@@ -88,7 +89,7 @@ def test_harmony_embedding_params_graph_and_column(harmony, data, dataset):
     assert merged.obsm["X_pca_harmony"].shape == (700, 50)
     params = merged.uns["scclust"]["integration"]
     assert params["method"] == "harmony" and params["obsm_key"] == "X_pca_harmony"
-    assert params["batch_key"] == "batch" and params["n_batches"] == 2 and params["counts"] == "layers/counts"
+    assert params["batch_key"] == "batch" and params["n_batches"] == 2 and params["input"] == "counts:layers/counts"
     assert params["hvg_flavor"] == "seurat_v3" and params["n_top_genes"] == N_TOP_GENES
     assert list(params["genes"]) == hvg_reference(data)
     assert params["seed"] == 0 and params["iterations"] >= 1 and np.isfinite(params["final_loss"])
@@ -158,3 +159,38 @@ def test_integration_mixes_batches_and_keeps_cell_types(method, rise, ari_share,
     assert got["other_batch_neighbours"] > baseline["other_batch_neighbours"] + rise
     assert got["ari_batch"] < ari_share * baseline["ari_batch"]
     assert got["ari_bulk_labels"] > 0.8 * baseline["ari_bulk_labels"]
+
+
+@pytest.fixture(scope="module")
+def without_counts(tmp_path_factory: pytest.TempPathFactory) -> tuple[Run, ad.AnnData]:
+    """The one run of Harmony on an input without counts (X scaled, raw/X log-normalised), and that input."""
+    work = tmp_path_factory.mktemp("without_counts")
+    adata = pbmc_without_counts()
+    adata.write_h5ad(work / "nocounts.h5ad")
+    return integrate_run(work, work / "nocounts.h5ad", "--integration", "harmony"), adata
+
+
+def test_harmony_without_counts_selects_genes_on_raw_lognorm_and_mixes_batches(without_counts):
+    run, adata = without_counts
+    merged = store(run, "nocounts")
+    params = merged.uns["scclust"]["integration"]
+    assert params["input"] == "lognorm:raw/X" and params["hvg_flavor"] == "seurat"
+    assert params["normalisation"] == "as in the input (log-normalised)" and params["pca"]["n_comps"] == 50
+    lognorm = adata.raw.to_adata()
+    sc.pp.highly_variable_genes(lognorm, flavor="seurat", n_top_genes=N_TOP_GENES, batch_key="batch")
+    assert list(params["genes"]) == list(lognorm.var_names[lognorm.var["highly_variable"]])
+    assert merged.obsm["X_pca_harmony"].shape == (700, 50)
+    assert merged.uns[COLUMN]["params"]["graph"]["use_rep"] == "X_pca_harmony"
+
+    # unintegrated: the same PCA of the same genes, graph and clustering, without Harmony
+    unintegrated = ad.AnnData(obs=merged.obs[["batch", "bulk_labels"]].copy())
+    unintegrated.obsm["X_pca"] = sc.pp.pca(
+        lognorm[:, params["genes"]].X.toarray().astype(np.float64), n_comps=50, svd_solver="arpack", random_state=0
+    )
+    sc.pp.neighbors(unintegrated, use_rep="X_pca", n_neighbors=15, random_state=0)
+    sc.tl.leiden(unintegrated, resolution=1.0, flavor="igraph", n_iterations=2, random_state=0, key_added=COLUMN)
+    before, after = mixing(unintegrated), mixing(merged)
+    print("\n" + pd.DataFrame({"PCA of the HVGs of raw/X": before, "harmony": after}).T.to_string(float_format="%.3f"))
+    assert after["other_batch_neighbours"] > before["other_batch_neighbours"] + 0.3
+    assert after["ari_batch"] < 0.25 * before["ari_batch"]
+    assert after["ari_bulk_labels"] > before["ari_bulk_labels"] - 0.05

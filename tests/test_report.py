@@ -282,3 +282,30 @@ def test_many_clusters_get_scanpys_palette_without_importing_scanpy():
     assert palette(3) == [matplotlib.colors.to_hex(c) for c in plt.get_cmap("tab20").colors[:3]]
     code = "import sys, scclust.report, scclust.plots as p; p.palette(30); assert 'scanpy' not in sys.modules, 'scanpy'"
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_backend_section_says_where_each_column_ran_and_why():
+    from scclust.report import backend_section
+
+    labels = pd.Categorical(["0", "1"])
+    no_seed = "rapids-singlecell 0.18 louvain takes no seed (cuGraph issue 5516): run on the CPU"
+    columns = [
+        ColumnResult("leiden_1.0_1", labels, {"requested_gpu": True, "backend": "gpu", "backend_reason": "GPU (x)"}),
+        ColumnResult("louvain_1.0_1", labels, {"requested_gpu": True, "backend": "cpu", "backend_reason": no_seed}),
+        ColumnResult(
+            "leiden_1.0_2",
+            labels,
+            {
+                "requested_gpu": True,
+                "backend": "mixed",
+                "subclusters": {"0": {"backend_reason": "GPU (x)"}, "1": {"backend_reason": "12 cells < n_cell_cpu 99"}},
+                "fallback": {"0": "GPU error: E"},
+            },
+        ),
+    ]
+    html = backend_section(columns)
+    assert "1 of 3 columns on the GPU" in html
+    assert no_seed in html
+    assert "12 cells &lt; n_cell_cpu 99; GPU (x)" in html
+    assert "0: GPU error: E" in html
+    assert backend_section([ColumnResult("leiden_1.0_1", labels, {"requested_gpu": False, "backend": "cpu"})]) == ""

@@ -128,8 +128,9 @@ def test_killed_run_resumes_from_cache_with_identical_output(testdata, tmp_path)
     assert "Cached process > SCCLUST:INPUTS:PREFLIGHT" in resumed.output
     # a finished run resumed again redoes none of the heavy tasks, the merge included
     again = run_pipeline(work, *args, "-resume", outdir=outdir).ok()
-    assert "Cached process > SCCLUST:MERGE" in again.output
-    assert "Submitted process > SCCLUST:MERGE" not in again.output
+    for process in ("MERGE", "REPORTS:REPORT"):
+        assert f"Cached process > SCCLUST:{process}" in again.output, process
+        assert f"Submitted process > SCCLUST:{process}" not in again.output, process
     # the usual fix after an out-of-memory error: PREFLIGHT checks the new value, the clustering stays cached
     # (MERGE runs again only because the store records the new command line)
     raised = run_pipeline(work, *args, "--max_memory", "7.GB", "-resume", outdir=outdir).ok()

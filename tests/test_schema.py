@@ -20,6 +20,7 @@ EXPECTED_DEFAULTS: dict[str, Any] = {
     "batch_key": None,
     "n_top_genes": 2000,
     "counts_layer": "counts",
+    "integration_rep": None,
     "n_latent": 30,
     "scvi_max_epochs": None,
     "integration_args": "{}",
@@ -302,6 +303,7 @@ def test_long_values_are_shortened(params: dict[str, Any], schema: dict[str, Any
         {"awsbatch_workdir": "s3://bucket/work", "awsbatch_queue": "q", "slurm_queue": "gpu"},
         {"integration": "scvi", "batch_key": "batch", "n_latent": 10, "scvi_max_epochs": 20},
         {"integration": "harmony", "batch_key": "sample", "integration_args": {"theta": 1}, "use_rep": "X_pca"},
+        {"integration": "harmony", "batch_key": "sample", "integration_rep": "X_pca"},
     ],
 )
 def test_valid_values(params: dict[str, Any], schema: dict[str, Any], override: dict[str, Any]) -> None:

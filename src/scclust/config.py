@@ -25,7 +25,7 @@ from scclust.clustering import (
     parse_resolutions,
 )
 from scclust.errors import UserError
-from scclust.integrate import INTEGRATIONS, OBSM_KEYS, validate_integration_args
+from scclust.integrate import INTEGRATIONS, OBSM_KEYS, validate_integration_args, validate_integration_rep
 from scclust.markers_params import markers_params
 
 # Keys a --hierarchy level may set besides the clustering extras of EXTRA_RULES (and random_state, seed's alias).
@@ -85,6 +85,7 @@ class Config:
     batch_key: str | None = None
     n_top_genes: int = 2000
     counts_layer: str = "counts"
+    integration_rep: str | None = None
     n_latent: int = 30
     scvi_max_epochs: int | None = None
     integration_args: Mapping[str, Any] = field(default_factory=dict)
@@ -434,6 +435,7 @@ def config_from_params(params: Mapping[str, Any]) -> Config:
         batch_key=batch_key,
         n_top_genes=_as_int("n_top_genes", p.get("n_top_genes", 2000), minimum=1),
         counts_layer=str(p.get("counts_layer") or "counts"),
+        integration_rep=validate_integration_rep(integration, p.get("integration_rep")),
         n_latent=_as_int("n_latent", p.get("n_latent", 30), minimum=1),
         scvi_max_epochs=_as_int("scvi_max_epochs", scvi_max_epochs, 1) if scvi_max_epochs not in (None, "") else None,
         integration_args=integration_args,

@@ -12,7 +12,7 @@ import pandas as pd
 from scclust import io
 from scclust.config import Config
 from scclust.errors import UserError
-from scclust.integrate import OBSM_KEYS, SCVI_INSTALL_HINT, counts_source, read_batches, scvi_available
+from scclust.integrate import OBSM_KEYS, SCVI_INSTALL_HINT, integration_input, read_batches, scvi_available
 from scclust.markers_io import check_markers_input, plan_markers
 from scclust.names import check_storable
 from scclust.resources import cluster_memory_bytes, graph_entries_estimate
@@ -152,7 +152,7 @@ def inspect_dataset(path: str | Path, cfg: Config, dataset_id: str) -> dict[str,
 
 
 def _check_integration(root: io.Group, p: Path, cfg: Config) -> dict[str, Any] | None:
-    """Check what INTEGRATE needs (batch column, counts, scvi-tools) and describe it; ``None`` without integration."""
+    """Check what INTEGRATE needs (batch column, its input, scvi-tools) and describe it; ``None`` without integration."""
     if cfg.integration == "none":
         return None
     # with --use_gpu INTEGRATE may run in another environment (label process_gpu) and checks there itself
@@ -165,13 +165,12 @@ def _check_integration(root: io.Group, p: Path, cfg: Config) -> dict[str, Any] |
             f"or cluster on it with --integration none --use_rep {key} --recompute_neighbors true"
         )
     batches = read_batches(root, cfg.batch_key or "", p)
-    return {
-        "method": cfg.integration,
-        "obsm_key": key,
-        "counts": counts_source(root, cfg.counts_layer, p),
-        "n_batches": int(batches.nunique()),
-        "n_vars": int(_stored_shape(root["var"][root["var"].attrs.get("_index", "_index")])[0]),
-    }
+    source = integration_input(root, p, method=cfg.integration, counts_layer=cfg.counts_layer, rep=cfg.integration_rep)
+    described = {"method": cfg.integration, "obsm_key": key, "input": source, "n_batches": int(batches.nunique())}
+    if not source.startswith("obsm:"):
+        genes = root["raw"]["var"] if source == "lognorm:raw/X" else root["var"]
+        described["n_vars"] = int(_stored_shape(genes[genes.attrs.get("_index", "_index")])[0])
+    return described
 
 
 def _check_informative(root: io.Group, p: Path, parameter: str, name: str) -> None:

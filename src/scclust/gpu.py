@@ -2,41 +2,31 @@
 
 The decision per clustering is:
 
-1. ``--use_gpu`` off, fewer than ``--n_cell_cpu`` cells, no usable GPU/rapids-singlecell, or clustering
-   arguments the GPU cannot honour: the CPU path, i.e. :meth:`GraphClusterer.labels` with exactly the CPU
-   arguments (so a small data set or sub-cluster gives the same labels on any host).
-2. Otherwise rapids-singlecell (cuGraph), called with an explicit ``random_state`` and a float64 graph.
-3. A GPU result that over-clusters (see :func:`overclustering`) or a GPU call that raises (e.g. CUDA out of
-   memory) is recomputed on the CPU; the reason is kept in the provenance returned by
-   :func:`cluster_with_backend`.
+1. ``--use_gpu`` off, fewer than ``--n_cell_cpu`` cells, no usable GPU, a rapids-singlecell release scclust has not
+   read (:mod:`scclust.rsc`), or a clustering that release cannot reproduce (Louvain, which cuGraph does not seed, and
+   some clustering arguments): the CPU path, i.e. :meth:`GraphClusterer.labels` with exactly the CPU arguments (so a
+   small data set or sub-cluster gives the same labels on any host).
+2. Otherwise one rapids-singlecell call clusters the graph at all the resolutions of a task (:func:`scclust.rsc.gpu_memberships`).
+3. A GPU column that over-clusters (see :func:`overclustering`) or a GPU call that raises (e.g. CUDA out of memory)
+   is recomputed on the CPU; the reason is kept in the provenance returned by :func:`cluster_with_backend`.
 """
 
 from __future__ import annotations
 
 import functools
-import inspect
 import logging
-from collections.abc import Callable
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 import pandas as pd
-import scipy.sparse as sp
 
+from scclust import rsc
 from scclust.clustering import ClusterSpec, GraphClusterer, format_resolution, labels_from_membership
 
 log = logging.getLogger(__name__)
 
-GPU_KEY = "scclust_gpu"
 _MAX_REASON = 200
-# clustering_args whose meaning cuGraph reproduces; values are the ones it can honour (None: any value)
-_GPU_EXTRAS: dict[str, tuple[Any, ...] | None] = {
-    "use_weights": None,
-    # cuGraph's graph is undirected; the kNN connectivities are symmetric, so the direction carries nothing
-    "directed": None,
-    "objective_function": ("modularity",),
-    "partition_type": (None, "RBConfigurationVertexPartition"),
-}
 
 
 @functools.cache
@@ -121,87 +111,6 @@ def overclustering(
     )
 
 
-def gpu_unsupported(spec: ClusterSpec) -> str | None:
-    """Why rapids-singlecell cannot reproduce ``spec``'s clustering arguments, or ``None`` when it can."""
-    bad = []
-    for key, value in spec.extra.items():
-        allowed = _GPU_EXTRAS.get(key, ())
-        if allowed is not None and value not in allowed:
-            bad.append(key)
-    if not bad:
-        return None
-    return f"clustering_args {', '.join(sorted(bad))} not supported by rapids-singlecell"
-
-
-def _parameters(func: Callable[..., Any]) -> set[str]:
-    try:
-        return set(inspect.signature(func).parameters)
-    except (TypeError, ValueError):
-        return set()
-
-
-def gpu_membership(adjacency: sp.csr_matrix, spec: ClusterSpec) -> np.ndarray:
-    """Cluster ``adjacency`` on the GPU with rapids-singlecell; cluster ids (0..k-1) per cell.
-
-    The graph is stored as float64 in ``obsp['connectivities']`` of a bare AnnData (with
-    ``uns['neighbors']`` pointing at it) and passed as ``dtype=np.float64`` where the installed version
-    accepts ``dtype`` (recent versions default to float32). Keywords are chosen from the installed
-    function's signature so that old and new rapids-singlecell versions work:
-
-    - ``random_state=spec.seed`` for Leiden, explicitly. Versions that renamed it to ``rng`` still accept
-      ``random_state`` (and then pass the integer seed to cuGraph unchanged); a version with ``rng`` only
-      gets ``rng=spec.seed``. Louvain gets it only if its signature has it (cuGraph's Louvain is unseeded in
-      the versions we know).
-    - ``n_iterations``: in rapids/cuGraph this is the *maximum* number of levels, not igraph's exact number
-      of iterations, and ``-1`` (until stable) has no equivalent. So ``spec.n_iterations`` is passed to Leiden
-      only when it is > 0; otherwise rapids' default applies. Louvain ignores ``n_iterations`` on the CPU
-      and is left at rapids' default here too.
-    - ``use_weights`` from the clustering arguments (default ``True``).
-
-    Parameters
-    ----------
-    adjacency
-        Square sparse kNN graph.
-    spec
-        The clustering to run (``algorithm``, ``resolution``, ``seed``, ``n_iterations``, ``extra``).
-
-    Returns
-    -------
-    Integer membership per cell.
-
-    """
-    import anndata as ad
-    import rapids_singlecell as rsc
-
-    graph = sp.csr_matrix(adjacency, dtype=np.float64)
-    n = graph.shape[0]
-    adata = ad.AnnData(obs=pd.DataFrame(index=pd.RangeIndex(n).astype(str)))
-    adata.obsp["connectivities"] = graph
-    adata.uns["neighbors"] = {"connectivities_key": "connectivities", "params": {}}
-
-    func = rsc.tl.leiden if spec.algorithm == "leiden" else rsc.tl.louvain
-    params = _parameters(func)
-    kwargs: dict[str, Any] = {
-        "resolution": spec.resolution,
-        "key_added": GPU_KEY,
-        "use_weights": bool(spec.extra.get("use_weights", True)),
-    }
-    if "random_state" in params or ("rng" in params and hasattr(func, "__wrapped__")):
-        kwargs["random_state"] = spec.seed  # a decorated rng-function still takes the legacy keyword
-    elif "rng" in params:
-        kwargs["rng"] = spec.seed
-    elif spec.algorithm == "leiden":
-        log.warning("rapids_singlecell.tl.leiden takes no random_state; the GPU result is not seeded")
-    if spec.algorithm == "leiden" and spec.n_iterations > 0:
-        kwargs["n_iterations"] = spec.n_iterations
-    if "dtype" in params:
-        kwargs["dtype"] = np.float64
-    if params:  # drop what this version does not know (random_state may come through a legacy decorator)
-        kwargs = {k: v for k, v in kwargs.items() if k in params or k == "random_state"}
-    func(adata, **kwargs)
-    return adata.obs[GPU_KEY].to_numpy().astype(np.int64)
-
-
 def _one_line(text: str, limit: int = _MAX_REASON) -> str:
     line = " ".join(text.split())
     return line if len(line) <= limit else line[: limit - 3] + "..."
@@ -209,68 +118,98 @@ def _one_line(text: str, limit: int = _MAX_REASON) -> str:
 
 def cluster_with_backend(
     clusterer: GraphClusterer,
-    spec: ClusterSpec,
+    specs: Sequence[ClusterSpec],
     *,
     use_gpu: bool,
     n_cell_cpu: int,
     max_cluster_factor: float,
     max_singleton_fraction: float,
-    gpu_fn: Callable[[sp.csr_matrix, ClusterSpec], np.ndarray] = gpu_membership,
     available: bool | None = None,
-) -> tuple[pd.Categorical, dict[str, Any]]:
-    """Cluster one graph on the chosen backend, falling back to the CPU where the GPU result is unusable.
+) -> list[tuple[pd.Categorical, dict[str, Any]]]:
+    """Cluster one graph at each of ``specs`` on the chosen backend, falling back to the CPU where a GPU result is unusable.
+
+    The GPU clusters the specs that differ only in their resolution in one call, which builds the graph once and
+    gives every resolution the same seed, so a column's labels do not depend on which resolutions share its call.
 
     Parameters
     ----------
     clusterer
         The graph (CPU path: ``clusterer.labels(spec)``, exactly the CPU arguments).
-    spec
-        The clustering.
+    specs
+        The clusterings.
     use_gpu, n_cell_cpu
         Backend choice, see :func:`choose_backend`.
     max_cluster_factor, max_singleton_fraction
         Over-clustering guard, see :func:`overclustering`.
-    gpu_fn
-        The GPU call (replaced by a test double in tests); receives a float64 CSR graph and ``spec``.
     available
         Whether a GPU backend is usable; ``None`` asks :func:`gpu_available`.
 
     Returns
     -------
-    The labels and the provenance ``{'backend': 'cpu' | 'gpu', 'backend_reason': str,
-    'requested_gpu': bool}``, plus ``'fallback'``: the reason a GPU result was replaced by the CPU one, only
-    where that happened.
+    Per spec, its labels and provenance ``{'backend': 'cpu' | 'gpu', 'backend_reason': str, 'requested_gpu': bool}``,
+    plus ``'gpu_call'`` (the keywords rapids-singlecell got) where a GPU call was made for it and ``'fallback'`` (why
+    its GPU result was replaced by the CPU one) where that happened.
 
     """
     backend, reason = choose_backend(clusterer.n_obs, use_gpu=use_gpu, n_cell_cpu=n_cell_cpu, available=available)
+    release = None
     if backend == "gpu":
-        unsupported = gpu_unsupported(spec)
-        if unsupported is not None:
-            backend, reason = "cpu", unsupported
-    # no key holds None: anndata 0.11 cannot read a None in the merged store
-    info: dict[str, Any] = {"backend": backend, "backend_reason": reason, "requested_gpu": bool(use_gpu)}
-    if backend == "cpu":
-        return clusterer.labels(spec), info
+        release, reason = rsc.installed_release()
+    out: list[tuple[pd.Categorical, dict[str, Any]] | None] = [None] * len(specs)
+    batches: dict[str, list[int]] = {}
+    for i, spec in enumerate(specs):
+        why = reason if release is None else release.unsupported(spec)
+        if why is None:
+            batches.setdefault(_batch_key(spec), []).append(i)
+        else:
+            # no key holds None: anndata 0.11 cannot read a None in the merged store
+            out[i] = clusterer.labels(spec), {"backend": "cpu", "backend_reason": why, "requested_gpu": bool(use_gpu)}
+    for batch in batches.values() if release is not None else ():
+        results = _gpu_batch(clusterer, [specs[i] for i in batch], release, reason, max_cluster_factor, max_singleton_fraction)
+        for i, result in zip(batch, results, strict=True):
+            out[i] = result
+    return [result for result in out if result is not None]
 
+
+def _batch_key(spec: ClusterSpec) -> str:
+    return repr({**spec.params(), "resolution": None})
+
+
+def _gpu_batch(
+    clusterer: GraphClusterer,
+    specs: list[ClusterSpec],
+    release: rsc.RscRelease,
+    reason: str,
+    max_cluster_factor: float,
+    max_singleton_fraction: float,
+) -> list[tuple[pd.Categorical, dict[str, Any]]]:
+    call = release.leiden_call(specs)
+    info: dict[str, Any] = {"backend": "gpu", "backend_reason": reason, "requested_gpu": True, "gpu_call": call}
     try:
-        membership = np.asarray(gpu_fn(sp.csr_matrix(clusterer.adjacency, dtype=np.float64), spec))
-        if membership.shape != (clusterer.n_obs,):
-            raise ValueError(f"GPU returned {membership.shape} labels for {clusterer.n_obs} cells")
-        labels = labels_from_membership(membership)
+        memberships = rsc.gpu_memberships(clusterer.adjacency, call, release)
+        labels = []
+        for spec in specs:
+            membership = memberships[float(spec.resolution)]
+            if membership.shape != (clusterer.n_obs,):
+                raise ValueError(f"GPU returned {membership.shape} labels for {clusterer.n_obs} cells")
+            labels.append(labels_from_membership(membership))
     except Exception as err:
-        fallback = _one_line(f"GPU error: {type(err).__name__}: {err}")
-    else:
+        error = _one_line(f"GPU error: {type(err).__name__}: {err}")
+        return [_on_cpu(clusterer, spec, info, error) for spec in specs]
+    out = []
+    for spec, column in zip(specs, labels, strict=True):
         fallback = overclustering(
-            labels,
-            spec.resolution,
-            max_cluster_factor=max_cluster_factor,
-            max_singleton_fraction=max_singleton_fraction,
+            column, spec.resolution, max_cluster_factor=max_cluster_factor, max_singleton_fraction=max_singleton_fraction
         )
-        if fallback is None:
-            return labels, info
+        out.append((column, dict(info)) if fallback is None else _on_cpu(clusterer, spec, info, fallback))
+    return out
+
+
+def _on_cpu(
+    clusterer: GraphClusterer, spec: ClusterSpec, info: dict[str, Any], fallback: str
+) -> tuple[pd.Categorical, dict[str, Any]]:
     log.warning("%s %s: recomputing on CPU (%s)", spec.algorithm, format_resolution(spec.resolution), fallback)
-    info.update(backend="cpu", fallback=fallback)
-    return clusterer.labels(spec), info
+    return clusterer.labels(spec), {**info, "backend": "cpu", "fallback": fallback}
 
 
 def gpu_versions() -> dict[str, str]:

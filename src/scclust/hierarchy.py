@@ -141,9 +141,9 @@ def subcluster_batch(
                 k = min(n_neighbors, len(cells) - 1)
                 knn = knn_transformer(len(cells), cfg.exact_knn_max_cells)
                 adjacency = neighbors_on(rep, cfg, n_neighbors=k, key="neighbors", transformer=knn).obsp["connectivities"]
-            child, backend = cluster_with_backend(
+            [(child, backend)] = cluster_with_backend(
                 GraphClusterer(adjacency),
-                spec,
+                [spec],
                 use_gpu=cfg.use_gpu,
                 n_cell_cpu=cfg.n_cell_cpu,
                 max_cluster_factor=cfg.max_cluster_factor,

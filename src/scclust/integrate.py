@@ -1,4 +1,4 @@
-"""INTEGRATE: batch-aware highly variable genes, then Harmony or scVI, from raw counts into one embedding.
+"""INTEGRATE: batch-aware highly variable genes, then Harmony or scVI, into one embedding.
 
 The reference calls (what a user would type on an AnnData of counts) are::
 
@@ -9,6 +9,13 @@ The reference calls (what a user would type on an AnnData of counts) are::
     # scvi: counts of the HVGs
     scvi.model.SCVI.setup_anndata(hvg, batch_key=batch_key); model = scvi.model.SCVI(hvg, n_latent=n_latent)
     model.train(max_epochs=..., early_stopping=True); model.get_latent_representation()
+
+Harmony needs only a PCA, so without counts it starts from a log-normalised matrix (X, else ``.raw``'s X)::
+
+    sc.pp.highly_variable_genes(lognorm, flavor="seurat", n_top_genes=n, batch_key=batch_key)
+    sc.pp.pca(lognorm[:, hvg], n_comps=n_pcs); harmonypy.run_harmony(...)
+
+or from an existing embedding (``--integration_rep``): ``harmonypy.run_harmony(adata.obsm[rep], ...)``.
 """
 
 from __future__ import annotations
@@ -34,7 +41,13 @@ if TYPE_CHECKING:
 
 INTEGRATIONS = ("none", "harmony", "scvi")
 OBSM_KEYS = {"harmony": "X_pca_harmony", "scvi": "X_scVI"}
-HVG_FLAVOR = "seurat_v3"
+# Harmony's input kinds (recorded as "<kind>:<where>") and the HVG flavor each gets; obsm has no gene selection.
+HVG_FLAVORS = {"counts": "seurat_v3", "lognorm": "seurat", "obsm": "none"}
+NORMALISATION = {"counts": "normalize_total(target_sum=1e4), log1p", "lognorm": "as in the input (log-normalised)"}
+DEFAULT_COUNTS_LAYER = "counts"
+# log1p of counts normalised to any usual total stays far below this (log1p(1e6) = 13.8); a larger value means the
+# matrix was not log-transformed, and seurat's expm1 of it would give meaningless dispersions.
+LOG_MAX = 20.0
 SCVI_INSTALL_HINT = (
     "install it with `make setup EXTRAS=scvi` (requirements/scvi.txt), or with a container profile build the scVI "
     "image (containers/scvi) and pass --scvi_container"
@@ -117,6 +130,29 @@ def validate_integration_args(method: str, args: Mapping[str, Any]) -> dict[str,
     return dict(args)
 
 
+def validate_integration_rep(method: str, rep: Any) -> str | None:
+    """Check ``--integration_rep`` (an obsm key Harmony corrects instead of a PCA of genes) against the method.
+
+    Raises
+    ------
+    UserError
+        When it is set without ``--integration harmony``, or names Harmony's own output.
+    """
+    if rep in (None, ""):
+        return None
+    rep = str(rep)
+    if method == "none":
+        raise UserError("--integration_rep is set but --integration is none; pass --integration harmony")
+    if method != "harmony":
+        raise UserError(
+            f"--integration_rep is for --integration harmony only: {method} models counts; "
+            "unset --integration_rep and pass --counts_layer"
+        )
+    if rep == OBSM_KEYS["harmony"]:
+        raise UserError(f"--integration_rep must name the embedding to correct (e.g. X_pca), not Harmony's output {rep!r}")
+    return rep
+
+
 def scvi_available() -> bool:
     """Whether scvi-tools can be imported here (it is an optional extra)."""
     return importlib.util.find_spec("scvi") is not None
@@ -157,6 +193,70 @@ def counts_source(root: io.Group, layer: str, path: str | Path, n_rows: int = 10
     )
 
 
+def _not_lognorm(block: Any) -> str | None:
+    """Why a matrix (dense or sparse) is not log-normalised, for messages; ``None`` when it looks log-normalised.
+
+    It does when finite, non-negative, at most ``LOG_MAX`` and not all integers (counts).
+    """
+    values = block.data if sp.issparse(block) else np.asarray(block)
+    if not np.all(np.isfinite(values)):
+        return "has NaN or infinite values"
+    if values.size and values.min() < 0:
+        return "has negative values (scaled?)"
+    if values.size and values.max() > LOG_MAX:
+        return f"has values above {LOG_MAX:g} (not log-transformed?)"
+    if is_counts(block):
+        return "holds integers (counts?)"
+    return None
+
+
+def integration_input(
+    root: io.Group, path: str | Path, *, method: str, counts_layer: str, rep: str | None, n_rows: int = 1000
+) -> str:
+    """What the integration starts from, as ``"counts:<source>"``, ``"lognorm:<source>"`` or ``"obsm:<key>"``.
+
+    ``rep`` (``--integration_rep``) wins. Else the counts of :func:`counts_source`; without them Harmony (never
+    scVI, which models counts) takes a log-normalised X, else ``raw/X`` (scanpy's place for it when X is scaled).
+    A user-named ``--counts_layer`` that is missing is an error, not a reason to fall back. Matrices are checked
+    on their first ``n_rows`` rows; INTEGRATE checks every row when it reads the one chosen.
+
+    Raises
+    ------
+    UserError
+        Naming ``--integration_rep`` or ``--counts_layer`` and what each candidate matrix holds instead.
+    """
+    if rep is not None:
+        keys = io.obsm_keys(root)
+        if rep not in keys:
+            raise UserError(
+                f"input {path}: --integration_rep {rep!r} is not in obsm (has: {', '.join(keys) or 'nothing'}); "
+                "pass an existing obsm key"
+            )
+        io.read_rep(root, rep, path, param="--integration_rep")  # a 2-D, finite embedding, before any task starts
+        return f"obsm:{rep}"
+    try:
+        return f"counts:{counts_source(root, counts_layer, path, n_rows)}"
+    except UserError:
+        has_layer = "layers" in root and counts_layer in root["layers"]
+        if method != "harmony" or has_layer or counts_layer != DEFAULT_COUNTS_LAYER:
+            raise
+    reasons = []
+    for source, present in (("X", "X" in root), ("raw/X", "raw" in root and "X" in root["raw"])):
+        if not present:
+            reasons.append(f"no {source}")
+            continue
+        why = _not_lognorm(read_rows(root, source, path, 0, n_rows))
+        if why is None:
+            return f"lognorm:{source}"
+        reasons.append(f"{source} {why}")
+    keys = io.obsm_keys(root)
+    raise UserError(
+        f"input {path}: --integration harmony found no raw counts (no layer {counts_layer!r}, X not integers) and no "
+        f"log-normalised matrix ({'; '.join(reasons)}); pass --counts_layer with a layer of raw counts, or "
+        f"--integration_rep with an embedding to correct (obsm has: {', '.join(keys) or 'nothing'})"
+    )
+
+
 def read_rows(root: io.Group, source: str, path: str | Path, start: int, stop: int) -> Any:
     """Rows ``start:stop`` of X or a layer, dense or sparse (CSR/CSC) on disk."""
     from anndata.io import sparse_dataset
@@ -170,19 +270,27 @@ def read_rows(root: io.Group, source: str, path: str | Path, start: int, stop: i
         raise UserError(f"input {path}: cannot read {source} ({type(err).__name__}); the store may be damaged") from None
 
 
-def read_counts(root: io.Group, source: str, path: str | Path, n_obs: int) -> sp.csr_matrix:
-    """Read the counts once, as float32 CSR (a dense matrix row block by row block), checking they are counts."""
+def read_expression(root: io.Group, source: str, path: str | Path, n_obs: int, kind: str = "counts") -> sp.csr_matrix:
+    """Read the counts (``kind`` counts) or log-normalised values (lognorm) once, as float32 CSR, checking every row.
+
+    A dense matrix is read row block by row block, each kept sparse, so that it never sits in memory whole.
+    """
     node = root[source]
     if node.attrs.get("encoding-type", "array") == "csr_matrix":
         blocks = [read_rows(root, source, path, 0, n_obs)]
-    else:  # dense or CSC: by row blocks, each kept sparse, so a dense X never sits in memory whole
+    else:
         blocks = [sp.csr_matrix(read_rows(root, source, path, i, i + ROWS_PER_READ)) for i in range(0, n_obs, ROWS_PER_READ)]
-    counts = sp.csr_matrix(sp.vstack(blocks, format="csr") if len(blocks) > 1 else blocks[0], dtype=np.float32)
-    if not is_counts(counts):
+    matrix = sp.csr_matrix(sp.vstack(blocks, format="csr") if len(blocks) > 1 else blocks[0], dtype=np.float32)
+    if kind == "counts" and not is_counts(matrix):
         raise UserError(
             f"input {path}: {source} does not hold raw counts (non-negative integers) in every row; pass --counts_layer"
         )
-    return counts
+    if kind == "lognorm" and (why := _not_lognorm(matrix)) is not None:
+        raise UserError(
+            f"input {path}: {source}, used as log-normalised values, {why} in some rows; "
+            "pass --counts_layer with a layer of raw counts, or --integration_rep with an embedding"
+        )
+    return matrix
 
 
 def read_batches(root: io.Group, batch_key: str, path: str | Path) -> pd.Series:
@@ -216,40 +324,48 @@ def read_batches(root: io.Group, batch_key: str, path: str | Path) -> pd.Series:
     return values
 
 
-def highly_variable(counts: sp.csr_matrix, batches: pd.Series, n_top_genes: int) -> np.ndarray:
-    """Indices (ascending) of the ``n_top_genes`` HVGs, selected per batch by scanpy's ``seurat_v3`` on counts."""
+def highly_variable(
+    matrix: sp.csr_matrix, batches: pd.Series, n_top_genes: int, flavor: str = "seurat_v3", log_base: float | None = None
+) -> np.ndarray:
+    """Indices (ascending) of the ``n_top_genes`` HVGs, selected per batch by scanpy.
+
+    ``seurat_v3`` takes counts; ``seurat`` takes log-normalised values (``log_base`` as in ``uns['log1p']``,
+    ``None`` for the natural log).
+    """
     import scanpy as sc
 
-    adata = ad.AnnData(X=counts, obs=pd.DataFrame({"batch": pd.Categorical(batches.to_numpy())}))
+    adata = ad.AnnData(X=matrix, obs=pd.DataFrame({"batch": pd.Categorical(batches.to_numpy())}))
     adata.obs_names = adata.obs_names.astype(str)
-    adata.var_names = np.arange(counts.shape[1]).astype(str)
+    adata.var_names = np.arange(matrix.shape[1]).astype(str)
+    if log_base is not None:
+        adata.uns["log1p"] = {"base": log_base}  # seurat's expm1 undoes a log of this base
     table = sc.pp.highly_variable_genes(
-        adata, flavor=HVG_FLAVOR, n_top_genes=min(n_top_genes, counts.shape[1]), batch_key="batch", inplace=False
+        adata, flavor=flavor, n_top_genes=min(n_top_genes, matrix.shape[1]), batch_key="batch", inplace=False
     )
     return np.flatnonzero(table["highly_variable"].to_numpy())
 
 
-def run_harmony(
-    counts: sp.csr_matrix, hvg: np.ndarray, batches: pd.Series, *, n_pcs: int, seed: int, threads: int, args: dict[str, Any]
-) -> tuple[np.ndarray, dict[str, Any]]:
-    """Harmony on a PCA of the log-normalised HVGs (library sizes from all genes, as ``normalize_total`` does)."""
-    import harmonypy
-
-    from scclust.neighbors import compute_pca
-
+def log_normalise(counts: sp.csr_matrix, hvg: np.ndarray) -> sp.csr_matrix:
+    """``log1p`` of the HVGs' counts per 10,000, library sizes from all genes (as ``normalize_total`` does)."""
     library = np.asarray(counts.sum(axis=1)).ravel()
     library[library == 0] = 1
     lognorm = sp.csr_matrix(sp.diags(1e4 / library) @ counts[:, hvg])
     lognorm.data = np.log1p(lognorm.data)
-    pcs, pca_params = compute_pca(lognorm, n_pcs, seed)
+    return lognorm
+
+
+def run_harmony(
+    pcs: np.ndarray, batches: pd.Series, *, seed: int, threads: int, args: dict[str, Any]
+) -> tuple[np.ndarray, dict[str, Any]]:
+    """Harmony on an embedding (a PCA of the HVGs, or the user's ``--integration_rep``)."""
+    import harmonypy
+
     result = harmonypy.run_harmony(
         pcs, pd.DataFrame({"batch": batches.to_numpy()}), "batch", random_state=seed, ncores=threads, verbose=False, **args
     )
     corrected = np.asarray(result.Z_corr, dtype=np.float32)
     objective = list(result.objective_harmony)
     return np.ascontiguousarray(corrected), {
-        "normalisation": "normalize_total(target_sum=1e4), log1p",
-        "pca": pca_params,
         "harmony_args": args,
         "iterations": len(objective),
         "final_loss": float(objective[-1]) if objective else "not recorded",
@@ -320,28 +436,43 @@ def run_scvi(
 def integrate(
     path: str | Path, cfg: Config, dataset: dict[str, Any], *, threads: int
 ) -> tuple[np.ndarray, dict[str, Any], pd.Index]:
-    """Read the counts once, select HVGs per batch and run the configured method.
+    """Read the input preflight chose once, select HVGs per batch (not for an embedding) and run the method.
 
     Returns
     -------
     The embedding (cells x dimensions), its params for ``uns['scclust']['integration']`` and the cell ids.
     """
-    spec = dataset["integration"]
+    from scclust.neighbors import compute_pca
+
+    kind, _, source = dataset["integration"]["input"].partition(":")
     p = Path(path)
     with io.open_store(p) as root:
         names = io.read_obs_names(root, p)
         batches = read_batches(root, cfg.batch_key, p)
-        var_names = io.read_var_names(root, p)
-        counts = read_counts(root, spec["counts"], p, len(names))
-    hvg = highly_variable(counts, batches, cfg.n_top_genes)
+        if kind == "obsm":
+            rep = io.read_rep(root, source, p, param="--integration_rep")
+        else:
+            var_names = io.read_var_names(root["raw"] if source == "raw/X" else root, p)  # raw/X has raw/var's genes
+            matrix = read_expression(root, source, p, len(names), kind)
+            log_base = _log_base(root) if kind == "lognorm" else None
+    selection: dict[str, Any] = {"hvg_flavor": HVG_FLAVORS[kind]}
+    if kind != "obsm":
+        hvg = highly_variable(matrix, batches, cfg.n_top_genes, HVG_FLAVORS[kind], log_base)
+        selection.update(n_top_genes=len(hvg), genes=[str(g) for g in var_names[hvg]], log1p_base=log_base)
     if cfg.integration == "harmony":
-        emb, info = run_harmony(
-            counts, hvg, batches, n_pcs=cfg.n_pcs, seed=cfg.seed, threads=threads, args=dict(cfg.integration_args)
-        )
-        extra_versions: tuple[str, ...] = ("harmonypy", "scikit-misc")
+        if kind == "obsm":
+            pcs, prep = rep, {"n_dims": rep.shape[1]}
+        else:
+            hvg_values = log_normalise(matrix, hvg) if kind == "counts" else sp.csr_matrix(matrix[:, hvg])
+            del matrix
+            pcs, pca_params = compute_pca(hvg_values, cfg.n_pcs, cfg.seed)
+            prep = {"normalisation": NORMALISATION[kind], "pca": pca_params}
+        emb, info = run_harmony(pcs, batches, seed=cfg.seed, threads=threads, args=dict(cfg.integration_args))
+        info = {**prep, **info}
+        extra_versions: tuple[str, ...] = ("harmonypy", "scikit-misc") if kind == "counts" else ("harmonypy",)
     else:
-        hvg_counts = sp.csr_matrix(counts[:, hvg])
-        del counts
+        hvg_counts = sp.csr_matrix(matrix[:, hvg])
+        del matrix
         max_epochs = cfg.scvi_max_epochs or max_epochs_rule(len(names))
         emb, info = run_scvi(
             hvg_counts,
@@ -359,15 +490,20 @@ def integrate(
         "obsm_key": OBSM_KEYS[cfg.integration],
         "batch_key": cfg.batch_key,
         "n_batches": int(batches.nunique()),
-        "counts": spec["counts"],
-        "hvg_flavor": HVG_FLAVOR,
-        "n_top_genes": len(hvg),
-        "genes": [str(g) for g in var_names[hvg]],
+        "input": dataset["integration"]["input"],
+        **selection,
         "seed": cfg.seed,
         **info,
         "versions": package_versions(extra_versions),
     }
     return emb, drop_none(to_jsonable(params)), names
+
+
+def _log_base(root: io.Group) -> float | None:
+    """The base of the input's log (``uns['log1p']['base']``, as scanpy's ``log1p`` records it); ``None``: natural."""
+    entry = io.read_uns_entry(root, "log1p")
+    base = entry.get("base") if isinstance(entry, dict) else None
+    return None if base is None else float(base)
 
 
 def drop_none(value: Any) -> Any:

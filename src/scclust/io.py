@@ -225,7 +225,7 @@ def obsm_keys(root: Group) -> list[str]:
     return sorted(root["obsm"].keys()) if "obsm" in root else []
 
 
-def read_rep(root: Group, use_rep: str, path: str | Path, rows: np.ndarray | None = None) -> np.ndarray:
+def read_rep(root: Group, use_rep: str, path: str | Path, rows: np.ndarray | None = None, param: str = "--use_rep") -> np.ndarray:
     """Read ``obsm[use_rep]`` (optionally only some rows) as a dense float array.
 
     Parameters
@@ -238,11 +238,13 @@ def read_rep(root: Group, use_rep: str, path: str | Path, rows: np.ndarray | Non
         File name for messages.
     rows
         Sorted row indices to read; all rows when ``None``. Dense arrays are read by rows from disk.
+    param
+        The parameter that named the key, for messages.
     """
     keys = obsm_keys(root)
     if use_rep not in keys:
         raise UserError(
-            f"input {path}: --use_rep {use_rep!r} is not in obsm (has: {', '.join(keys) or 'nothing'}); "
+            f"input {path}: {param} {use_rep!r} is not in obsm (has: {', '.join(keys) or 'nothing'}); "
             "pass an existing obsm key or add --recompute_neighbors to compute PCA"
         )
     node = root["obsm"][use_rep]
@@ -271,7 +273,7 @@ def read_rep(root: Group, use_rep: str, path: str | Path, rows: np.ndarray | Non
         raise UserError(f"input {path}: obsm/{use_rep} is not a 2-D matrix; pass a cells x dimensions embedding")
     if not np.isfinite(arr).all():
         raise UserError(
-            f"input {path}: obsm/{use_rep} contains NaN or infinite values; fix the embedding or pass another --use_rep"
+            f"input {path}: obsm/{use_rep} contains NaN or infinite values; fix the embedding or pass another {param}"
         )
     return arr
 

@@ -66,22 +66,21 @@ def cluster_resolutions(
     """
     clusterer = GraphClusterer(load_graph(graph_store, cfg, dataset))
     versions = {**package_versions(), **gpu_versions()}
+    specs = [cfg.spec(algorithm, r, level=1) for r in resolutions]
+    keys = [json.dumps(spec.params(), sort_keys=True) for spec in specs]
+    # a level-1 --hierarchy resolution gives every tree the same level-1 clustering: compute it once per task; all
+    # resolutions go to the backend together, so the GPU builds its graph once
+    unique = dict(zip(keys, specs, strict=True))
+    backend_args: dict[str, Any] = {
+        "use_gpu": cfg.use_gpu,
+        "n_cell_cpu": cfg.n_cell_cpu,
+        "max_cluster_factor": cfg.max_cluster_factor,
+        "max_singleton_fraction": cfg.max_singleton_fraction,
+    }
+    results = dict(zip(unique, cluster_with_backend(clusterer, list(unique.values()), **backend_args), strict=True))
     out = []
-    # a level-1 --hierarchy resolution gives every tree the same level-1 clustering: compute it once per task
-    done: dict[str, tuple[Any, dict[str, Any]]] = {}
-    for resolution in resolutions:
-        spec = cfg.spec(algorithm, resolution, level=1)
-        key = json.dumps(spec.params(), sort_keys=True)
-        if key not in done:
-            done[key] = cluster_with_backend(
-                clusterer,
-                spec,
-                use_gpu=cfg.use_gpu,
-                n_cell_cpu=cfg.n_cell_cpu,
-                max_cluster_factor=cfg.max_cluster_factor,
-                max_singleton_fraction=cfg.max_singleton_fraction,
-            )
-        labels, backend = done[key]
+    for resolution, spec, key in zip(resolutions, specs, keys, strict=True):
+        labels, backend = results[key]
         params = {
             **base_params(spec, cfg, dataset, level=1, run_resolution=resolution),
             "n_clusters": len(labels.categories),

@@ -169,6 +169,36 @@ def _run_section(data: ReportData) -> str:
         + f"<details><summary>Parameters ({len(params)})</summary>{table(['parameter', 'value'], params)}</details>"
         + f"<details><summary>Versions ({len(versions)})</summary>"
         + f"{table(['package', 'version'], sorted(versions.items()))}</details>"
+        + backend_section(data.columns)
+    )
+
+
+def backend_section(columns: list[ColumnResult]) -> str:
+    """Where each column of a ``--use_gpu`` run was clustered and why (``''`` when no column asked for the GPU).
+
+    A column on the CPU says why: too few cells, no GPU, a clustering the GPU cannot reproduce (Louvain, which cuGraph
+    does not seed), or a GPU result that was replaced (``fallback``). Sub-clustered levels list their sub-clusters'.
+    """
+    rows = []
+    for col in columns:
+        p = col.params
+        if not p.get("requested_gpu"):
+            continue
+        parts = p.get("subclusters", {}).values()
+        reasons = {p["backend_reason"]} if "backend_reason" in p else {e["backend_reason"] for e in parts}
+        fallback = p.get("fallback", {})
+        if isinstance(fallback, str):
+            fallback = {"": fallback}
+        fallbacks = "; ".join(f"{k}: {v}" if k else v for k, v in fallback.items())
+        rows.append((col.name, p.get("backend", ""), "; ".join(sorted(reasons)), fallbacks))
+    if not rows:
+        return ""
+    on_gpu = sum(row[1] == "gpu" for row in rows)
+    return (
+        f"<details open><summary>Backends (--use_gpu): {on_gpu} of {len(rows)} columns on the GPU</summary>"
+        "<p>A GPU column is rapids-singlecell's Leiden (cuGraph), with the keywords in its params' gpu_call; its labels "
+        "differ from the CPU's igraph Leiden at the same resolution and seed.</p>"
+        f"{table(['column', 'backend', 'why', 'fallback'], rows)}</details>"
     )
 
 

@@ -54,6 +54,21 @@ def pbmc_counts(seed: int = 0, batch_effect: float = 1.0) -> ad.AnnData:
     return adata
 
 
+def pbmc_without_counts(seed: int = 0, batch_effect: float = 1.0) -> ad.AnnData:
+    """:func:`pbmc_counts` laid out as ``pbmc68k_reduced`` is: no counts, ``.raw`` log-normalised, X that scaled.
+
+    X (``sc.pp.scale``, negative values) is neither counts nor log-normalised, so ``raw/X`` is the only matrix
+    Harmony can start from; the batch effect is :func:`pbmc_counts`'s.
+    """
+    import scanpy as sc
+
+    adata = pbmc_counts(seed, batch_effect)
+    del adata.layers["counts"]
+    adata.raw = adata
+    sc.pp.scale(adata)
+    return adata
+
+
 def write_testdata(outdir: str | Path) -> dict[str, Path]:
     """Write the h5ad, zarr and samplesheet variants (idempotent) and return their paths."""
     out = Path(outdir)

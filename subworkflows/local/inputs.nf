@@ -155,12 +155,16 @@ def inputFingerprint(source) {
     def local = source.fileSystem == java.nio.file.FileSystems.getDefault()
     def root = local ? source.toRealPath() : source
     def attributes = local ? 'unix:size,lastModifiedTime,ctime' : 'size,lastModifiedTime'
-    java.nio.file.Files.walk(root, java.nio.file.FileVisitOption.FOLLOW_LINKS).withCloseable { files ->
-        files.filter { f -> java.nio.file.Files.isRegularFile(f) }.sorted().forEach { f ->
-            def a = java.nio.file.Files.readAttributes(f, attributes)
-            def line = "${root.relativize(f)}\t${a.size}\t${a.lastModifiedTime}\t${a.ctime ?: ''}\n"
-            digest.update(line.getBytes('UTF-8'))
+    try {
+        java.nio.file.Files.walk(root, java.nio.file.FileVisitOption.FOLLOW_LINKS).withCloseable { files ->
+            files.filter { f -> java.nio.file.Files.isRegularFile(f) }.sorted().forEach { f ->
+                def a = java.nio.file.Files.readAttributes(f, attributes)
+                def line = "${root.relativize(f)}\t${a.size}\t${a.lastModifiedTime}\t${a.ctime ?: ''}\n"
+                digest.update(line.getBytes('UTF-8'))
+            }
         }
+    } catch (Exception err) {
+        error("input ${source}: cannot list its files (${err.class.simpleName}: ${err.message}); check that it can be read")
     }
     return digest.digest().encodeHex().toString()
 }
