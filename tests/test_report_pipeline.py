@@ -41,6 +41,8 @@ def run(testdata, tmp_path_factory):
         "bulk_labels,batch",
         "--stability_bootstraps",
         "2",
+        "--markers",
+        "true",
     ).ok()
 
 

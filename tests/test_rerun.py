@@ -32,9 +32,7 @@ def _sheet(path: Path, stores: Path) -> Path:
 
 def _run(work: Path, name: str, sheet: Path, outdir: Path, resolution: str, *extra: str):
     (work / name).mkdir()
-    # the chain feeds result stores back in, and the one made from the .h5ad holds no expression matrix for MARKERS
-    args = ("--input", str(sheet), "--resolutions", resolution, "--markers", "false", *extra)
-    return run_pipeline(work / name, *args, outdir=outdir)
+    return run_pipeline(work / name, "--input", str(sheet), "--resolutions", resolution, *extra, outdir=outdir)
 
 
 def _params(store: Path, column: str) -> dict:

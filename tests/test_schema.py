@@ -48,7 +48,7 @@ EXPECTED_DEFAULTS: dict[str, Any] = {
     "label_columns": "",
     "stability_bootstraps": 10,
     "subsample_fraction": 0.8,
-    "markers": True,
+    "markers": False,
     "markers_layer": None,
     "markers_n_genes": 100,
     "gene_symbols": None,

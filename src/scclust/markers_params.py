@@ -10,7 +10,7 @@ from scclust.errors import UserError
 
 def markers_params(params: Mapping[str, Any]) -> dict[str, Any]:
     """The markers fields of :class:`scclust.config.Config`, validated."""
-    on = params.get("markers", True)
+    on = params.get("markers", False)
     if on not in (True, False, "true", "false"):
         raise UserError(f"--markers must be true or false, got {on!r}")
     n_genes = params.get("markers_n_genes", 100)
