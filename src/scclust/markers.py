@@ -77,10 +77,16 @@ def accumulate_block(block: sp.csr_matrix | np.ndarray, codes: np.ndarray, genes
     return int(_accumulate(csr.indptr.astype(np.int64), csr.indices.astype(np.int64), data, codes, genes[0], genes[1], acc))
 
 
-def normalise_counts(block: sp.csr_matrix) -> sp.csr_matrix:
-    """``normalize_total(target_sum=1e4)`` then ``log1p`` of a block of count rows, in scanpy's arithmetic."""
+def normalise_counts(block: sp.csr_matrix, totals: np.ndarray | None = None) -> sp.csr_matrix:
+    """``normalize_total(target_sum=1e4)`` then ``log1p`` of a block of count rows, in scanpy's arithmetic.
+
+    ``totals``: each row's total count, when the block holds only some of the genes (float64 sums of integers are
+    exact, so they equal the block's own sums of a whole row).
+    """
     csr = sp.csr_matrix(block, dtype=block.dtype if block.dtype in (np.float32, np.float64) else np.float32, copy=True)
-    per_cell = np.asarray(csr.sum(axis=1, dtype=np.float64)).ravel().astype(csr.dtype) / csr.dtype.type(1e4)
+    if totals is None:
+        totals = np.asarray(csr.sum(axis=1, dtype=np.float64)).ravel()
+    per_cell = totals.astype(csr.dtype) / csr.dtype.type(1e4)
     rows = np.repeat(np.arange(csr.shape[0]), np.diff(csr.indptr))
     csr.data = np.log1p(csr.data / per_cell[rows])
     return csr
