@@ -15,7 +15,7 @@ from scclust.merge import gather_columns
 @dataset_option
 @click.option("--out-npz", required=True, type=click.Path(), help="markers.npz: the uns entries MERGE adds to the store")
 @click.option("--out-tsv", required=True, type=click.Path(), help="markers.tsv")
-@click.option("--sums", multiple=True, type=click.Path(exists=True), help="MARKERS_SUMS' files, when the pass was split")
+@click.option("--sums", multiple=True, type=click.Path(exists=True), help="MARKERS_SUMS' .npy and .json files")
 @versions_option
 @click.argument("results", nargs=-1, required=True, type=click.Path(exists=True))
 @user_errors

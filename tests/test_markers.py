@@ -167,7 +167,9 @@ def test_csc_gene_chunks_and_task_parts_change_no_bit(adata: ad.AnnData, tmp_pat
         files[0].parent.mkdir()
         for f in files:
             write_sums(path, info, cols, int(f.name.split(".")[1]), f)
-        same_rankings(compute(path, info, cols, files)[1], whole)
+        same_rankings(compute(path, info, cols, files + [f"{f}.json" for f in files])[1], whole)
+        with pytest.raises(ValueError, match="of other columns or labels"):
+            compute(path, info, cols[::-1], files)  # columns in another order: sums of other accumulators
         same_rankings(compute(path, info, cols)[1], whole)
         with pytest.raises(ValueError, match="expected parts 0-2"):
             compute(path, info, cols, files[:2])

@@ -18,6 +18,8 @@ Memory: ``clusters x genes x 6`` int64 (48 bytes per cluster and gene) for all c
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -230,6 +232,14 @@ class Layout:
         self.counts = np.concatenate(
             [np.bincount(c.labels.codes, minlength=len(c.labels.categories)) for c in self.columns]
         ).astype(np.int64)
+
+    def digest(self) -> str:
+        """sha256 of the columns' names, categories and labels: which row adds to which accumulator."""
+        h = hashlib.sha256()
+        for col in self.columns:
+            h.update(json.dumps([col.name, [str(c) for c in col.labels.categories]]).encode())
+            h.update(np.asarray(col.labels.codes, dtype=np.int64).tobytes())
+        return h.hexdigest()
 
     def codes(self, start: int, stop: int) -> np.ndarray:
         """Global cluster index of rows ``start:stop``, one row per column."""

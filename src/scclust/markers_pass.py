@@ -18,6 +18,7 @@ change a bit of the result.
 from __future__ import annotations
 
 import itertools
+import json
 import math
 import re
 from collections.abc import Iterator, Sequence
@@ -170,7 +171,10 @@ def accumulate(
 
 
 def write_sums(path: str | Path, info: dict[str, Any], columns: Sequence[Column], part: int, out: str | Path) -> None:
-    """MARKERS_SUMS: the exact sums of part ``part`` (its rows, its genes) as an ``.npy``, gene batch by gene batch."""
+    """MARKERS_SUMS: the exact sums of part ``part`` (its rows, its genes) as an ``.npy``, gene batch by gene batch.
+
+    Beside it, ``<out>.json`` names the part and the layout's digest, which MARKERS checks before adding it up.
+    """
     layout = Layout(columns)
     r0, r1, g0, g1 = info["parts"][part]
     tmp = atomic_path(out)
@@ -179,38 +183,50 @@ def write_sums(path: str | Path, info: dict[str, Any], columns: Sequence[Column]
         sums[:, b0:b1] = accumulate(path, info, layout, rows=(r0, r1), genes=(g0 + b0, g0 + b1))
     sums.flush()
     del sums
+    Path(f"{out}.json").write_text(json.dumps({"part": part, "range": [r0, r1, g0, g1], "layout": layout.digest()}))
     tmp.replace(out)
 
 
+def _part_of(f: str | Path) -> int:
+    m = SUMS_NAME.search(Path(f).name)
+    if m is None:
+        raise ValueError(f"markers sums {f}: not a markers_sums.<part>.npy file")
+    return int(m.group(1))
+
+
 def _read_sums(files: Sequence[str | Path], info: dict[str, Any], layout: Layout, genes: tuple[int, int]) -> np.ndarray:
-    """Genes ``genes`` of the parts' sums, added up in part order."""
+    """Genes ``genes`` of the parts' sums, added up in part order (in place: no copy of a part in memory)."""
     acc = layout.new_sums(genes)
-    for f in sorted(files, key=lambda f: int(SUMS_NAME.search(str(f)).group(1))):  # type: ignore[union-attr]
-        _, _, g0, g1 = info["parts"][int(SUMS_NAME.search(str(f)).group(1))]  # type: ignore[union-attr]
+    for f in sorted(files, key=_part_of):
+        _, _, g0, g1 = info["parts"][_part_of(f)]
         lo, hi = max(g0, genes[0]), min(g1, genes[1])
         if lo < hi:
-            acc[:, lo - genes[0] : hi - genes[0]] += np.load(f, mmap_mode="r")[:, lo - g0 : hi - g0]
+            view = acc[:, lo - genes[0] : hi - genes[0]]
+            np.add(view, np.load(f, mmap_mode="r")[:, lo - g0 : hi - g0], out=view)
     return acc
 
 
 def check_sums(files: Sequence[str | Path], info: dict[str, Any], layout: Layout) -> None:
-    """Every part exactly once, each of the shape its part and the run's clusters give."""
-    found = sorted(int(m.group(1)) for f in files if (m := SUMS_NAME.search(str(f))))
-    if found != list(range(len(info["parts"]))) or len(found) != len(files):
+    """Every part exactly once, each written for its part and for this layout (the same columns, labels, order)."""
+    found = sorted(_part_of(f) for f in files)
+    if found != list(range(len(info["parts"]))):
         raise ValueError(f"markers sums: expected parts 0-{len(info['parts']) - 1}, got {found}")
+    digest = layout.digest()
     for f in files:
-        part = info["parts"][int(SUMS_NAME.search(str(f)).group(1))]  # type: ignore[union-attr]
+        part = info["parts"][_part_of(f)]
+        meta = json.loads(Path(f"{f}.json").read_text())
         shape = np.load(f, mmap_mode="r").shape
-        if shape != (layout.n_clusters, part[3] - part[2], N_SLOTS):
-            raise ValueError(f"markers sums {f}: shape {shape} does not match its part {part}")
+        if meta["range"] != part or meta["layout"] != digest or shape != (layout.n_clusters, part[3] - part[2], N_SLOTS):
+            raise ValueError(f"markers sums {f}: written for part {meta['range']} of other columns or labels, not {part}")
 
 
 def compute(
     path: str | Path, info: dict[str, Any], columns: Sequence[Column], sums: Sequence[str | Path] = ()
 ) -> tuple[Layout, Rankings]:
-    """Every column's rankings: from the parts' ``sums`` files, or (none) from a pass of its own."""
+    """Every column's rankings: from the parts' ``sums`` files (each ``.npy`` with its ``.json``), or (none) a pass."""
     layout = Layout(columns)
     n_obs = len(columns[0].labels)
+    sums = [f for f in sums if not str(f).endswith(".json")]
     if sums:
         check_sums(sums, info, layout)
     results = []

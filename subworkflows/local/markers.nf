@@ -21,11 +21,11 @@ workflow MARKER_GENES {
         }
     MARKERS_SUMS(split.parts.flatMap { meta, path, json, rs, n -> (0..<n).collect { k -> [meta, path, json, rs, k] } }, config)
     sums = MARKERS_SUMS.out.sums
-        .map { meta, f -> [meta.id, f] }
+        .map { meta, fs -> [meta.id, fs] }
         .combine(split.parts.map { meta, _path, _json, _rs, n -> [meta.id, n] }, by: 0)
         .map { id, f, n -> [groupKey(id, n), f] }
         .groupTuple()
-        .map { id, fs -> [id.toString(), fs.sort { f -> f.toString() }] }
+        .map { id, fs -> [id.toString(), fs.flatten().sort { f -> f.toString() }] }
     MARKERS(
         split.whole.map { meta, path, json, rs, _n -> [meta, path, json, rs, []] }
             .mix(

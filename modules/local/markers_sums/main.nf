@@ -12,8 +12,8 @@ process MARKERS_SUMS {
     path config
 
     output:
-    tuple val(meta), path("markers_sums.${part}.npy"), emit: sums
-    path "versions.yml",                               emit: versions
+    tuple val(meta), path("markers_sums.${part}.npy*"), emit: sums   // the sums and their .json (part, layout digest)
+    path "versions.yml",                                emit: versions
 
     script:
     """
@@ -23,6 +23,6 @@ process MARKERS_SUMS {
 
     stub:
     """
-    touch markers_sums.${part}.npy versions.yml
+    touch markers_sums.${part}.npy markers_sums.${part}.npy.json versions.yml
     """
 }
