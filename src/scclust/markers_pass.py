@@ -138,9 +138,8 @@ def _accumulate_csc(
         data = np.asarray(node["data"][lo:hi])
         block = sp.csc_matrix((data, np.asarray(node["indices"][lo:hi]), indptr[g0 : g1 + 1] - lo), shape=(n_obs, g1 - g0))
         if totals is not None:
-            block = normalise_counts(block.tocsr(), totals=totals)
-        # the block's gene j is gene g0 + j of the matrix, and acc's gene 0 is genes[0]
-        status = accumulate_block(block.tocsr(), codes, (genes[0] - g0, genes[1] - g0), acc)
+            block = normalise_counts(block, totals=totals)
+        status = accumulate_block(block, codes, genes, acc, offset=g0)
         if status:
             raise _bad(path, source, status, f"genes {g0}-{g1}")
 
