@@ -15,17 +15,25 @@ from scclust.merge import gather_columns
 @dataset_option
 @click.option("--out-npz", required=True, type=click.Path(), help="markers.npz: the uns entries MERGE adds to the store")
 @click.option("--out-tsv", required=True, type=click.Path(), help="markers.tsv")
+@click.option("--sums", multiple=True, type=click.Path(exists=True), help="MARKERS_SUMS' .npy and .json files")
 @versions_option
 @click.argument("results", nargs=-1, required=True, type=click.Path(exists=True))
 @user_errors
 def main(
-    input_path: str, config_path: str, dataset_path: str, out_npz: str, out_tsv: str, versions: str, results: tuple[str, ...]
+    input_path: str,
+    config_path: str,
+    dataset_path: str,
+    out_npz: str,
+    out_tsv: str,
+    sums: tuple[str, ...],
+    versions: str,
+    results: tuple[str, ...],
 ) -> None:
-    """Rank genes for every cluster of every column (scanpy's t-test), from one pass over the rows."""
+    """Rank genes for every cluster of every column (scanpy's t-test), from one pass over the rows or the parts' sums."""
     cfg = load_config(config_path)
     dataset = read_json(dataset_path)
     columns = columns_for_markers(gather_columns(list(results), dataset, cfg))
-    write_markers(input_path, dataset["markers"], columns, cfg.markers_n_genes, out_npz, out_tsv)
+    write_markers(input_path, dataset["markers"], columns, cfg.markers_n_genes, out_npz, out_tsv, sums)
     write_versions(versions, "scclust_markers.py")
 
 

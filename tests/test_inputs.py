@@ -105,7 +105,8 @@ def make_variant(
 
 
 def cfg_for(**params: Any):
-    return config_from_params({"resolutions": "0.5", "algorithm": "leiden", **params})
+    """A config for these stores, many of which have no expression matrix (MARKERS: tests/test_markers.py)."""
+    return config_from_params({"resolutions": "0.5", "algorithm": "leiden", "markers": False, **params})
 
 
 def scanpy_leiden(conn: sp.spmatrix, resolution: float, key: str = "neighbors", **kwargs: Any) -> np.ndarray:

@@ -18,7 +18,7 @@ from scclust.dataset import inspect_dataset
 from scclust.errors import UserError
 from scclust.testdata import pbmc_counts, pbmc_without_counts
 
-BASE = {"algorithm": "leiden", "resolutions": "1.0"}
+BASE = {"algorithm": "leiden", "resolutions": "1.0", "markers": False}  # MARKERS: tests/test_markers.py
 HARMONY = {"integration": "harmony", "batch_key": "b"}
 SCVI = {"integration": "scvi", "batch_key": "b"}
 

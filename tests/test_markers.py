@@ -15,7 +15,8 @@ import scipy.sparse as sp
 from scclust import io
 from scclust.errors import UserError
 from scclust.markers import Column, Layout, Moments, t_test
-from scclust.markers_io import accumulate, check_markers_input, compute, read_entries, write_markers
+from scclust.markers_io import check_markers_input, read_entries, write_markers
+from scclust.markers_pass import accumulate, compute, plan_markers, write_sums
 from scclust.testdata import pbmc, pbmc_counts
 
 REL = 1e-10
@@ -89,11 +90,12 @@ def test_all_columns_at_once_match_scanpy_and_chunks_change_no_bit(adata: ad.Ann
     info = info_of(path)
     assert info["source"] == "raw/X" and not info["normalise"]
     layout = Layout(columns(adata))
-    sums = [accumulate(path, info, layout, rows=(0, adata.n_obs), genes=(0, info["n_vars"]), chunk=c) for c in (97, 700, 7)]
+    per_row = info["stored_entries"] / adata.n_obs
+    sums = [
+        accumulate(path, info | {"chunk_entries": c * per_row}, layout, rows=(0, adata.n_obs), genes=(0, info["n_vars"]))
+        for c in (97, 700, 7)
+    ]
     assert all((s == sums[0]).all() for s in sums[1:])
-    # partial sums of row ranges (the fan-out over tasks) add up to the same bits in any order
-    parts = [accumulate(path, info, layout, rows=r, genes=(0, info["n_vars"]), chunk=50) for r in ((0, 333), (333, 700))]
-    assert ((parts[1] + parts[0]) == sums[0]).all()
     rankings = layout.rankings(sums[0])
     genes = adata.raw.var_names
     for name in ("louvain", "bulk_labels", "random", "level2"):
@@ -121,12 +123,61 @@ def test_gene_batches_and_zarr_dense_give_the_same_result(adata: ad.AnnData, tmp
     _, whole = compute(write(adata, tmp_path / "a.h5ad"), info_of(tmp_path / "a.h5ad"), cols)
     dense = ad.AnnData(X=adata.raw.X.toarray(), obs=adata.obs[["louvain"]], var=pd.DataFrame(index=adata.raw.var_names))
     path = write(dense, tmp_path / "dense.zarr")
-    monkeypatch.setattr("scclust.markers_io.SUMS_BUDGET", 48 * 40 * 100)  # a few genes per batch: several passes
-    monkeypatch.setattr("scclust.markers_io.ENTRIES_PER_CHUNK", 765 * 90)
+    monkeypatch.setattr("scclust.markers_pass.SUMS_BUDGET", 48 * 40 * 100)  # a few genes per batch: several passes
+    monkeypatch.setattr("scclust.markers_pass.ENTRIES_PER_CHUNK", 765 * 90)
     _, batched = compute(path, info_of(path), cols)
     for name in whole:
         for field in ("scores", "pvals", "pvals_adj", "logfoldchanges", "pts", "pts_rest"):
             np.testing.assert_array_equal(getattr(whole[name][0], field), getattr(batched[name][0], field))
+
+
+def same_rankings(a: dict, b: dict) -> None:
+    assert a.keys() == b.keys()
+    for name in a:
+        for one, other in zip(a[name], b[name], strict=True):
+            assert (one is None) == (other is None)
+            if one is not None:
+                assert one.groups == other.groups
+                for field in ("scores", "pvals", "pvals_adj", "logfoldchanges", "pts", "pts_rest", "means"):
+                    np.testing.assert_array_equal(getattr(one, field), getattr(other, field))
+
+
+@pytest.mark.parametrize("counts", [False, True])
+def test_csc_gene_chunks_and_task_parts_change_no_bit(adata: ad.AnnData, tmp_path: Path, counts: bool) -> None:
+    """CSC read by gene chunks, CSR by rows; split over tasks (rows, or genes for CSC) and batches: the same bits."""
+    if counts:
+        c = pbmc_counts()
+        a = ad.AnnData(X=c.layers["counts"], obs=adata.obs, var=c.var)
+    else:
+        a = ad.AnnData(X=adata.raw.X, obs=adata.obs, var=adata.raw.var)
+    cols = columns(adata)
+    csr = write(a, tmp_path / "csr.h5ad")
+    _, whole = compute(csr, info_of(csr), cols)
+    b = a.copy()
+    b.X = sp.csc_matrix(b.X)
+    csc_info = info_of(write(b, tmp_path / "csc.zarr"))
+    for path in (tmp_path / "csc.zarr", csr):
+        info = info_of(path)
+        assert info["encoding"] == ("csc_matrix" if path.suffix == ".zarr" else "csr_matrix")
+        assert info["normalise"] == counts
+        info |= plan_markers(info, n_obs=a.n_obs, n_columns=len(cols), task_entries=-(-info["stored_entries"] // 3))
+        assert len(info["parts"]) == 3
+        info |= {"chunk_entries": 5000, "sums_budget": 48 * 60 * 100}  # many chunks, several gene batches
+        files = [tmp_path / f"{path.stem}/markers_sums.{k}.npy" for k in (2, 0, 1)]
+        files[0].parent.mkdir()
+        for f in files:
+            write_sums(path, info, cols, int(f.name.split(".")[1]), f)
+        same_rankings(compute(path, info, cols, files + [f"{f}.json" for f in files])[1], whole)
+        with pytest.raises(ValueError, match="of other columns or labels"):
+            compute(path, info, cols[::-1], files)  # columns in another order: sums of other accumulators
+        same_rankings(compute(path, info, cols)[1], whole)
+        with pytest.raises(ValueError, match="expected parts 0-2"):
+            compute(path, info, cols, files[:2])
+    bad = b.copy()
+    bad.X.data[-1] = np.inf  # beyond what preflight reads: the pass names the genes
+    path = write(bad, tmp_path / "bad.zarr")
+    with pytest.raises(UserError, match=r"has NaN or infinite values \(genes \d+-\d+\)|held counts in its first rows"):
+        compute(path, csc_info | {"chunk_entries": 5000}, cols)
 
 
 def test_counts_are_log_normalised_as_scanpy_does(tmp_path: Path) -> None:
@@ -221,3 +272,19 @@ def test_bad_input_is_one_line(adata: ad.AnnData, tmp_path: Path, change, layer,
     with pytest.raises(UserError) as err:
         info_of(path, layer=layer, gene_symbols=symbols)
     assert message in str(err.value) and "\n" not in str(err.value)
+
+
+@pytest.mark.parametrize(
+    ("params", "message"),
+    [
+        ({"markers": "yes"}, "--markers must be true or false"),
+        ({"markers_n_genes": 0}, "--markers_n_genes must be a positive integer"),
+        ({"markers_task_entries": "1e8"}, "--markers_task_entries must be a positive integer"),
+        ({"markers_task_entries": 0}, "--markers_task_entries must be a positive integer"),
+    ],
+)
+def test_bad_markers_parameters_are_refused(params, message) -> None:
+    from scclust.config import config_from_params
+
+    with pytest.raises(UserError, match=message):
+        config_from_params({"resolutions": "1.0", **params})

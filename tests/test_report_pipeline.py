@@ -43,6 +43,9 @@ def run(testdata, tmp_path_factory):
         "2",
         "--markers",
         "true",
+        # 174,400 stored values: three MARKERS_SUMS tasks, whose sums MARKERS adds up (checked against scanpy below)
+        "--markers_task_entries",
+        "60000",
     ).ok()
 
 
@@ -74,6 +77,8 @@ def test_report_per_dataset(run, dataset):
 
 
 def test_markers_in_the_store_work_with_scanpy_and_match_it(run):
+    trace = next((run.outdir / "pipeline_info").glob("execution_trace_*.txt")).read_text()
+    assert len(re.findall(r"MARKERS_SUMS \(pbmc_zarr part \d\)", trace)) == 3
     out = run.outdir / "pbmc_zarr"
     adata = ad.read_zarr(out / "clustering.zarr")
     columns = adata.uns["scclust"]["columns"]

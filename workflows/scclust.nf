@@ -9,7 +9,7 @@ include { HIERARCHY            } from '../subworkflows/local/hierarchy'
 include { EVALUATE             } from '../subworkflows/local/evaluate'
 include { UMAP                 } from '../modules/local/umap'
 include { MERGE                } from '../modules/local/merge'
-include { MARKERS              } from '../modules/local/markers'
+include { MARKER_GENES         } from '../subworkflows/local/markers'
 include { REPORTS              } from '../subworkflows/local/report'
 include { REPORT_SUMMARY       } from '../modules/local/report_summary'
 include { PUBLISH              } from '../modules/local/publish'
@@ -60,10 +60,10 @@ workflow SCCLUST {
     EVALUATE(stores, grouped, config, plan)
     // marker genes of every column, beside EVALUATE; MERGE and REPORT wait for them (--markers false: none)
     if (options.markers) {
-        MARKERS(merge_in.map { meta, path, json, rs, _graph, _u -> [meta, path, json, rs] }, config)
-        markers = MARKERS.out.npz.map { meta, npz -> [meta.id, npz] }
-        markers_out = MARKERS.out.tsv
-        markers_versions = MARKERS.out.versions
+        MARKER_GENES(merge_in.map { meta, path, json, rs, _graph, _u -> [meta, path, json, rs] }, config)
+        markers = MARKER_GENES.out.npz.map { meta, npz -> [meta.id, npz] }
+        markers_out = MARKER_GENES.out.tsv
+        markers_versions = MARKER_GENES.out.versions
     } else {
         markers = stores.map { meta, _p, _j, _g -> [meta.id, []] }
         markers_out = channel.empty()

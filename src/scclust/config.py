@@ -92,6 +92,7 @@ class Config:
     markers: bool = True
     markers_layer: str | None = None
     markers_n_genes: int = 100
+    markers_task_entries: int = 250_000_000
     gene_symbols: str | None = None
 
     def level_args(self, level: int) -> LevelArgs:

@@ -13,7 +13,8 @@ from scclust import io
 from scclust.config import Config
 from scclust.errors import UserError
 from scclust.integrate import OBSM_KEYS, SCVI_INSTALL_HINT, integration_input, read_batches, scvi_available
-from scclust.markers_io import check_markers_input, plan_markers
+from scclust.markers_io import check_markers_input
+from scclust.markers_pass import plan_markers
 from scclust.names import check_storable
 from scclust.resources import cluster_memory_bytes, graph_entries_estimate
 from scclust.results import obs_fingerprint, to_jsonable
@@ -125,7 +126,7 @@ def inspect_dataset(path: str | Path, cfg: Config, dataset_id: str) -> dict[str,
         markers = None
         if cfg.markers:
             markers = check_markers_input(root, p, layer=cfg.markers_layer, gene_symbols=cfg.gene_symbols, n_obs=n)
-            markers |= plan_markers(markers, n_obs=n, n_columns=len(cfg.columns()))
+            markers |= plan_markers(markers, n_obs=n, n_columns=len(cfg.columns()), task_entries=cfg.markers_task_entries)
         has_umap = "X_umap" in io.obsm_keys(root)
         if cfg.umap_colors and not (has_umap or cfg.recompute_umap):
             raise UserError(f"input {p}: --umap_colors needs obsm/X_umap; add --recompute_umap")

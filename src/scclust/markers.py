@@ -18,6 +18,8 @@ Memory: ``clusters x genes x 6`` int64 (48 bytes per cluster and gene) for all c
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -35,16 +37,20 @@ BAD_VALUES = {1: "NaN or infinite values", 2: "negative values", 3: f"values of 
 
 
 @numba.njit(cache=True, nogil=True)
-def _accumulate(indptr, indices, data, codes, g0, g1, acc):  # pragma: no cover - compiled
-    """Add rows of a CSR block to ``acc[cluster, gene - g0, slot]``; returns 0, or a code of BAD_VALUES."""
+def _accumulate(indptr, indices, data, codes, offset, g0, g1, acc):  # pragma: no cover - compiled
+    """Add a CSC block (its gene ``j`` is gene ``offset + j``) to ``acc[cluster, gene - g0, slot]``.
+
+    Gene by gene, so that the accumulators being added to (all clusters of one gene) stay in cache; returns 0, or a
+    code of BAD_VALUES.
+    """
     scale = 2.0**FIX_BITS
     split = 2.0**62
-    for r in range(indptr.shape[0] - 1):
-        for j in range(indptr[r], indptr[r + 1]):
-            g = indices[j]
-            if g < g0 or g >= g1:
-                continue
-            x = data[j]
+    for j in range(indptr.shape[0] - 1):
+        g = offset + j
+        if g < g0 or g >= g1:
+            continue
+        for k in range(indptr[j], indptr[j + 1]):
+            x = data[k]
             if x == 0:
                 continue
             if not np.isfinite(x):
@@ -53,6 +59,7 @@ def _accumulate(indptr, indices, data, codes, g0, g1, acc):  # pragma: no cover 
                 return 2
             if x >= MAX_VALUE:
                 return 3
+            r = indices[k]
             sq = x * x  # in the data's dtype, as scanpy squares
             fixed = np.int64(np.rint(np.float64(x) * scale))
             w = np.float64(sq) * scale
@@ -69,21 +76,34 @@ def _accumulate(indptr, indices, data, codes, g0, g1, acc):  # pragma: no cover 
     return 0
 
 
-def accumulate_block(block: sp.csr_matrix | np.ndarray, codes: np.ndarray, genes: tuple[int, int], acc: np.ndarray) -> int:
-    """Add one block of rows (dense or CSR) to ``acc``; ``codes`` is columns x rows of global cluster indices."""
-    csr = block if sp.issparse(block) else sp.csr_matrix(np.asarray(block))
-    csr = sp.csr_matrix(csr)
-    data = csr.data if csr.data.dtype in (np.float32, np.float64) else csr.data.astype(np.float32)
-    return int(_accumulate(csr.indptr.astype(np.int64), csr.indices.astype(np.int64), data, codes, genes[0], genes[1], acc))
+def accumulate_block(
+    block: sp.spmatrix | np.ndarray, codes: np.ndarray, genes: tuple[int, int], acc: np.ndarray, offset: int = 0
+) -> int:
+    """Add a block of rows (dense, CSR or CSC; its gene ``j`` is gene ``offset + j``) to ``acc`` (genes ``genes``).
+
+    ``codes`` is columns x the block's rows of global cluster indices. Returns 0, or a code of BAD_VALUES.
+    """
+    csc = sp.csc_matrix(block if sp.issparse(block) else np.asarray(block))
+    data = csc.data if csc.data.dtype in (np.float32, np.float64) else csc.data.astype(np.float32)
+    return int(
+        _accumulate(csc.indptr.astype(np.int64), csc.indices.astype(np.int64), data, codes, offset, genes[0], genes[1], acc)
+    )
 
 
-def normalise_counts(block: sp.csr_matrix) -> sp.csr_matrix:
-    """``normalize_total(target_sum=1e4)`` then ``log1p`` of a block of count rows, in scanpy's arithmetic."""
-    csr = sp.csr_matrix(block, dtype=block.dtype if block.dtype in (np.float32, np.float64) else np.float32, copy=True)
-    per_cell = np.asarray(csr.sum(axis=1, dtype=np.float64)).ravel().astype(csr.dtype) / csr.dtype.type(1e4)
-    rows = np.repeat(np.arange(csr.shape[0]), np.diff(csr.indptr))
-    csr.data = np.log1p(csr.data / per_cell[rows])
-    return csr
+def normalise_counts(block: sp.csr_matrix | sp.csc_matrix, totals: np.ndarray | None = None) -> sp.spmatrix:
+    """``normalize_total(target_sum=1e4)`` then ``log1p`` of a CSR or CSC block of count rows, in scanpy's arithmetic.
+
+    ``totals``: each row's total count, when the block holds only some of the genes (float64 sums of integers are
+    exact, so they equal the block's own sums of a whole row).
+    """
+    dtype = np.dtype(block.dtype if block.dtype in (np.float32, np.float64) else np.float32)
+    m = (sp.csc_matrix if block.format == "csc" else sp.csr_matrix)(block, dtype=dtype, copy=True)
+    if totals is None:
+        totals = np.asarray(m.sum(axis=1, dtype=np.float64)).ravel()
+    per_cell = totals.astype(dtype) / dtype.type(1e4)
+    rows = m.indices if m.format == "csc" else np.repeat(np.arange(m.shape[0]), np.diff(m.indptr))
+    m.data = np.log1p(m.data / per_cell[rows])
+    return m
 
 
 def gene_batches(n_clusters: int, n_genes: int, budget_bytes: int) -> list[tuple[int, int]]:
@@ -224,6 +244,14 @@ class Layout:
         self.counts = np.concatenate(
             [np.bincount(c.labels.codes, minlength=len(c.labels.categories)) for c in self.columns]
         ).astype(np.int64)
+
+    def digest(self) -> str:
+        """sha256 of the columns' names, categories and labels: which row adds to which accumulator."""
+        h = hashlib.sha256()
+        for col in self.columns:
+            h.update(json.dumps([col.name, [str(c) for c in col.labels.categories]]).encode())
+            h.update(np.asarray(col.labels.codes, dtype=np.int64).tobytes())
+        return h.hexdigest()
 
     def codes(self, start: int, stop: int) -> np.ndarray:
         """Global cluster index of rows ``start:stop``, one row per column."""

@@ -1,45 +1,31 @@
-"""MARKERS' reading and writing: which matrix (scanpy's rule), preflight checks, the pass over row chunks, outputs.
+"""MARKERS' inputs and outputs: which matrix (scanpy's rule), preflight checks, and what the pass's rankings become.
 
 Outputs: ``markers.npz`` holds, per column, what the ``uns`` entry in scanpy's ``rank_genes_groups`` layout is made
 of (MERGE writes it into the store under :func:`uns_key`; :func:`read_entries`), and ``markers.tsv`` the long table.
-
-Reading rows: CSR and dense matrices are read chunk by chunk (only the chunk's rows). A CSC matrix has no row index,
-so every chunk reads all its stored entries (anndata's row slicing of CSC): the pass costs chunks x stored entries
-of I/O; :func:`chunk_rows` therefore makes CSC chunks as large as the memory bound allows.
+The pass itself (chunks, gene batches, tasks) is :mod:`scclust.markers_pass`.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
-import scipy.sparse as sp
 from anndata.io import read_elem
 
 from scclust import io
 from scclust.errors import UserError
 from scclust.integrate import is_counts, read_rows
-from scclust.markers import (
-    BAD_VALUES,
-    N_SLOTS,
-    Column,
-    Layout,
-    Ranking,
-    accumulate_block,
-    benjamini_hochberg,
-    gene_batches,
-    normalise_counts,
-)
+from scclust.markers import Column, Layout, Ranking
+from scclust.markers_pass import compute, plan_markers
 from scclust.results import ColumnResult, atomic_path
 
-ENTRIES_PER_CHUNK = 20_000_000  # about 160 MB of float32 values and indices per chunk
-SUMS_BUDGET = 2 << 30  # accumulator bytes before the genes are split into batches (one pass each)
+__all__ = ["check_markers_input", "compute", "plan_markers", "read_entries", "uns_key", "write_markers"]
+
 PREFLIGHT_ROWS = 1000
-CLUSTERS_PER_COLUMN = 64
-CHUNK_BYTES_PER_ENTRY = 48  # the block as read, as CSR with int64 indices, and normalised (counts)
 UNS_PREFIX = "rank_genes_groups_"
 WITHIN_SUFFIX = "_within_parent"
 
@@ -130,57 +116,6 @@ def check_markers_input(
     }
 
 
-def plan_markers(info: dict[str, Any], *, n_obs: int, n_columns: int) -> dict[str, Any]:
-    """MARKERS' memory request (read by conf/base.config) and the accumulator budget it batches genes by.
-
-    The budget assumes up to ``CLUSTERS_PER_COLUMN`` clusters per column; more make more gene batches (passes), never
-    more memory. The request: 512 MiB, the chunk (``CHUNK_BYTES_PER_ENTRY`` per stored value read), the budget.
-    """
-    budget = min(SUMS_BUDGET, N_SLOTS * 8 * info["n_vars"] * CLUSTERS_PER_COLUMN * n_columns)
-    chunk = min(info["stored_entries"], chunk_rows(info, n_obs) * max(1, info["stored_entries"] // max(n_obs, 1)))
-    return {"sums_budget": budget, "memory_bytes": (512 << 20) + CHUNK_BYTES_PER_ENTRY * chunk + budget}
-
-
-def chunk_rows(info: dict[str, Any], n_obs: int) -> int:
-    """Rows per chunk so that a chunk holds about ``ENTRIES_PER_CHUNK`` stored values (CSC: see the module)."""
-    if info["encoding"] == "csc_matrix":
-        return n_obs
-    per_row = max(1.0, info["stored_entries"] / max(n_obs, 1))
-    return max(1, int(ENTRIES_PER_CHUNK // per_row))
-
-
-def accumulate(
-    path: str | Path,
-    info: dict[str, Any],
-    layout: Layout,
-    *,
-    rows: tuple[int, int],
-    genes: tuple[int, int],
-    chunk: int,
-) -> np.ndarray:
-    """Exact sums of rows ``rows`` for genes ``genes``, reading ``chunk`` rows at a time (the result does not depend on it)."""
-    acc = layout.new_sums(genes)
-    source = info["source"]
-    with io.open_store(path) as root:
-        for start in range(rows[0], rows[1], chunk):
-            stop = min(start + chunk, rows[1])
-            block = read_rows(root, source, path, start, stop)
-            if info["normalise"]:
-                if not is_counts(block):
-                    raise UserError(
-                        f"input {path}: {source} held counts in its first rows but not in rows {start}-{stop}; "
-                        "pass --markers_layer with log-normalised data or counts"
-                    )
-                block = normalise_counts(sp.csr_matrix(block))
-            status = accumulate_block(block, layout.codes(start, stop), genes, acc)
-            if status:
-                raise UserError(
-                    f"input {path}: {source} has {BAD_VALUES[status]} (rows {start}-{stop}); marker genes need "
-                    "finite log-normalised values or counts: fix the matrix, pass --markers_layer, or --markers false"
-                )
-    return acc
-
-
 def columns_for_markers(columns: list[ColumnResult]) -> list[Column]:
     """The markers' view of the run's columns: labels, level and parent column."""
     return [
@@ -192,39 +127,6 @@ def columns_for_markers(columns: list[ColumnResult]) -> list[Column]:
         )
         for c in columns
     ]
-
-
-def compute(
-    path: str | Path, info: dict[str, Any], columns: list[Column]
-) -> tuple[Layout, dict[str, tuple[Ranking, Ranking | None]]]:
-    """The whole pass (one per gene batch) and every column's rankings."""
-    layout = Layout(columns)
-    n_obs = len(columns[0].labels)
-    chunk = chunk_rows(info, n_obs)
-    parts = []
-    for genes in gene_batches(layout.n_clusters, info["n_vars"], info.get("sums_budget", SUMS_BUDGET)):
-        acc = accumulate(path, info, layout, rows=(0, n_obs), genes=genes, chunk=chunk)
-        parts.append(layout.rankings(acc, log_base=info["log_base"]))
-    if len(parts) == 1:
-        return layout, parts[0]
-    return layout, {name: _join_genes([p[name] for p in parts]) for name in parts[0]}
-
-
-def _join_genes(parts: list[tuple[Ranking, Ranking | None]]) -> tuple[Ranking, Ranking | None]:
-    """Rankings of gene batches side by side; BH needs every gene, so it is applied again across batches."""
-
-    def join(rs: list[Ranking]) -> Ranking:
-        cat = {
-            f: np.concatenate([getattr(r, f) for r in rs], axis=1)
-            for f in ("scores", "pvals", "logfoldchanges", "pts", "pts_rest", "means")
-        }
-        adj = np.stack([benjamini_hochberg(p) for p in cat["pvals"]]) if len(rs[0].groups) else cat["pvals"]
-        return Ranking(
-            rs[0].groups, cat["scores"], cat["pvals"], adj, cat["logfoldchanges"], cat["pts"], cat["pts_rest"], cat["means"]
-        )
-
-    within = [p[1] for p in parts]
-    return join([p[0] for p in parts]), (join(within) if within[0] is not None else None)  # type: ignore[arg-type]
 
 
 FIELDS = {"scores": "float32", "pvals": "float64", "pvals_adj": "float64", "logfoldchanges": "float32"}
@@ -299,13 +201,19 @@ def table(
 
 
 def write_markers(
-    path: str | Path, info: dict[str, Any], columns: list[Column], n_genes: int, out_npz: str | Path, out_tsv: str | Path
+    path: str | Path,
+    info: dict[str, Any],
+    columns: list[Column],
+    n_genes: int,
+    out_npz: str | Path,
+    out_tsv: str | Path,
+    sums: Sequence[str | Path] = (),
 ) -> None:
-    """Compute every column's markers and write ``markers.npz`` (for the uns entries) and ``markers.tsv``, atomically."""
+    """Every column's markers (from the parts' ``sums``, or a pass of its own) as ``markers.npz`` and ``markers.tsv``."""
     with io.open_store(path) as root:
         genes = _var_index(root, info["var"], path)
         symbols = _symbols(root, info["var"], path, info["gene_symbols"])
-    layout, rankings = compute(path, info, columns)
+    layout, rankings = compute(path, info, columns, sums)
     params = {
         "reference": "rest", "method": "t-test", "use_raw": info["source"] == "raw/X",
         "layer": info["source"][len("layers/"):] if info["source"].startswith("layers/") else None,
