@@ -118,6 +118,11 @@ def worker_ours(store: Path, cols_tsv: Path, out: Path | None) -> None:
     from scclust import io
     from scclust.markers import Column
 
+    try:  # the pass moved to markers_pass; older trees (A/B runs) have it in markers_io
+        import scclust.markers_pass as mpass
+    except ImportError:
+        mpass = mio
+
     t_import = time.perf_counter()
     spent = {"read_rows": 0.0, "normalise_counts": 0.0, "accumulate_block": 0.0}
 
@@ -132,7 +137,7 @@ def worker_ours(store: Path, cols_tsv: Path, out: Path | None) -> None:
         return wrapped
 
     for name in spent:
-        setattr(mio, name, timer(name, getattr(mio, name)))
+        setattr(mpass, name, timer(name, getattr(mpass, name)))
     table = read_labels(cols_tsv)
     with io.open_store(store) as root:
         n_obs = io.n_obs(root)
@@ -168,7 +173,7 @@ def worker_ours(store: Path, cols_tsv: Path, out: Path | None) -> None:
         "n_clusters": int(sum(table[c].nunique() for c in table.columns)),
         "sums_budget": info["sums_budget"],
         "memory_bytes_planned": info["memory_bytes"],
-        "chunk_rows": mio.chunk_rows(info, n_obs),
+        "chunk_rows": mio.chunk_rows(info, n_obs) if hasattr(mio, "chunk_rows") else None,
     }
     print("RESULT " + json.dumps(result))
 
