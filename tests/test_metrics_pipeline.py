@@ -76,8 +76,14 @@ def test_uns_metrics_and_recommendation_only_with_bootstraps(runs):
 
 def test_same_seed_gives_the_same_stability_whatever_the_batching(runs):
     first, second = table(runs["boot"]).loc[LEVEL1], table(runs["again"]).loc[LEVEL1]
-    for key in ("stability", "stability_weighted", "ari_bootstrap_median", "n_stable_clusters", "n_unstable_clusters"):
+    keys = ("stability", "stability_weighted", "stability_min", "ari_bootstrap_median", "n_stable_clusters")
+    keys += ("n_unstable_clusters", "stability_se", "stability_min_se", "stability_weighted_se", "n_bootstraps")
+    for key in keys:
         assert first[key].tolist() == second[key].tolist(), key
+    assert (first["n_bootstraps"] == 3).all() and (first["stability_se"] >= 0).all()
+    # the bootstrap files are read once, by STABILITY_SUMMARY (MERGE and REPORT read its stability.json)
+    trace = next((runs["boot"].outdir / "pipeline_info").glob("execution_trace_*.txt")).read_text()
+    assert trace.count("STABILITY_SUMMARY (pbmc)") == 1 and trace.count("STABILITY (pbmc") == 3 * 4
     # and the metrics agree with a direct computation on the labels that were written
     merged = ad.read_zarr(runs["again"].outdir / "pbmc" / "clustering.zarr")
     ari = adjusted_rand_score(merged.obs["bulk_labels"], merged.obs["leiden_1.0_1"])

@@ -287,7 +287,9 @@ def _stability_section(data: ReportData, metrics: dict[str, dict[str, Any]], plo
     recommended = data.metrics.get("recommended", {})
     parts = [
         f"<p>{stability['bootstraps']} bootstraps of {stability['subsample_fraction']:g} of the cells (seed "
-        f"{stability['seed']}); a cluster's stability is its mean best Jaccard overlap with a bootstrap's clusters.</p>"
+        f"{stability['seed']}); a cluster's stability is its mean best Jaccard overlap with a bootstrap's clusters. "
+        "The standard errors (jackknife over the bootstraps) say how far another set of bootstraps could move each "
+        "statistic.</p>"
     ]
     for algorithm in data.cfg.algorithms:
         names = [column_name(algorithm, r, 1) for r in sorted(data.cfg.resolutions)]
@@ -296,6 +298,7 @@ def _stability_section(data: ReportData, metrics: dict[str, dict[str, Any]], plo
             sorted(data.cfg.resolutions),
             {n: metrics[n].get("cluster_stability", {}) for n in names},
             stability.get("ari", {}),
+            {n: _median_and_error(metrics[n]) for n in names if "stability" in metrics[n]},
             recommended.get(algorithm),
             f"{algorithm}: stability per resolution",
             plots / f"stability_{algorithm}.png",
@@ -303,6 +306,10 @@ def _stability_section(data: ReportData, metrics: dict[str, dict[str, Any]], plo
         )
         parts.append(embed(path, f"stability of {algorithm} clusters per resolution"))
     return "".join(parts)
+
+
+def _median_and_error(entry: dict[str, Any]) -> tuple[float, float | None, int]:
+    return entry["stability"], entry.get("stability_se"), entry["n_bootstraps"]
 
 
 def _umap_section(data: ReportData, by_name: dict[str, ColumnResult], plots: Path) -> str:
