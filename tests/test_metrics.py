@@ -67,13 +67,14 @@ def test_stability_of_a_split_and_of_identical_clusterings():
     labels = pd.Categorical(["0"] * 50 + ["1"] * 50)
     acc = ColumnStability(labels.codes.astype(np.int64), 2)
     cells = np.arange(100)
-    acc.add(cells, np.array([0] * 50 + [1] * 25 + [2] * 25))  # cluster 1 split in halves: Jaccard 0.5
-    acc.add(cells, np.array([3] * 50 + [7] * 50))  # same partition, other ids: 1.0
+    acc.add(1, cells, np.array([3] * 50 + [7] * 50))  # same partition, other ids: 1.0
+    acc.add(0, cells, np.array([0] * 50 + [1] * 25 + [2] * 25))  # cluster 1 split in halves: Jaccard 0.5
+    assert acc.bootstraps == [0, 1] and acc.table()[:, 1].tolist() == [0.5, 1.0]
     entry = column_summary(labels, acc)
     assert entry["cluster_stability"] == {"0": 1.0, "1": 0.75} and entry["stability_min"] == 0.75
     assert entry["stability_se"] == pytest.approx(0.125)  # leave-one-out medians 0.75 and 1.0
     assert entry["stability_min_se"] == pytest.approx(0.25)  # leave-one-out minima 0.5 and 1.0
-    assert acc.ari[1] == 1.0 and acc.ari[0] < 1.0
+    assert acc.aris()[1] == 1.0 and acc.aris()[0] < 1.0
 
 
 def test_subsample_is_seeded_and_sized():
@@ -152,8 +153,9 @@ def test_metrics_equal_direct_sklearn_and_igraph_calls(adata, tmp_path):
     scorer = ColumnScorer(cfg, adata.obsp["connectivities"], rep=rep, labels=labels)
     for col in columns:
         col.metrics = scorer.score(col)
-    stability = summarise(files, {c.name: c.labels for c in columns}, n_bootstraps=3, fingerprint="fp")
-    assert summarise(files[::-1], {c.name: c.labels for c in columns}, n_bootstraps=3, fingerprint="fp") == stability
+    labels = {c.name: c.labels for c in columns}
+    stability = summarise(cfg, labels, files, fingerprint="fp")[0]
+    assert summarise(cfg, labels, files[::-1], fingerprint="fp")[0] == stability
     with pytest.raises(UserError, match="has no metrics"):
         compute_metrics(cfg, [*columns, level1_columns(adata, cfg)[0]], stability=stability)
     with pytest.raises(UserError, match="no stability file"):
@@ -198,11 +200,12 @@ def test_stability_needs_every_bootstrap(adata, tmp_path):
         "leiden_1.0_1": labels_from_membership(GraphClusterer(adata.obsp["connectivities"]).membership(cfg.spec("leiden", 1.0)))
     }
     with pytest.raises(UserError, match="has 1 of 2 bootstraps"):
-        summarise([tmp_path / "b0.npz"], labels, n_bootstraps=2, fingerprint="fp")
+        summarise(cfg, labels, [tmp_path / "b0.npz"], fingerprint="fp")
+    one = config_from_params({"resolutions": "1.0", "stability_bootstraps": 1})
     with pytest.raises(UserError, match="other cells"):
-        summarise([tmp_path / "b0.npz"], labels, n_bootstraps=1, fingerprint="other")
+        summarise(one, labels, [tmp_path / "b0.npz"], fingerprint="other")
     # one bootstrap: the statistics, and no standard error (left out, with the reason)
-    entry = summarise([tmp_path / "b0.npz"], labels, n_bootstraps=1, fingerprint="fp")["columns"]["leiden_1.0_1"]
+    entry = summarise(one, labels, [tmp_path / "b0.npz"], fingerprint="fp")[0]["columns"]["leiden_1.0_1"]
     assert entry["n_bootstraps"] == 1 and "stability" in entry and "stability_se" not in entry
     assert set(entry["undefined"]) == {"stability_se", "stability_min_se", "stability_weighted_se"}
 

@@ -30,6 +30,7 @@ from scclust.config import Config
 from scclust.errors import UserError
 from scclust.results import ColumnResult, atomic_path
 from scclust.stability import RULE, recommend, recommendation_basis
+from scclust.stability_rounds import certainty
 from scclust.stability_summary import read_summary
 
 # Silhouette needs all pairwise distances of the cells it scores; 5000 cells (a 200 MB distance matrix, computed
@@ -234,6 +235,8 @@ def compute_metrics(cfg: Config, columns: list[ColumnResult], *, stability: dict
             out[name]["cluster_sizes"] = cluster_sizes
         doc["stability"] = {
             "bootstraps": cfg.stability_bootstraps,
+            "adaptive": cfg.stability_adaptive,
+            "rounds": stability["targets"],
             "subsample_fraction": cfg.subsample_fraction,
             "seed": cfg.seed,
             "ari": {name: stability["ari"][name] for name in level1},
@@ -241,6 +244,8 @@ def compute_metrics(cfg: Config, columns: list[ColumnResult], *, stability: dict
         doc["recommended"] = recommend(out)
         doc["recommendation_rule"] = RULE
         doc["recommendation_basis"] = recommendation_basis(out, doc["recommended"])
+        placement = {name: (out[name]["algorithm"], out[name]["run_resolution"]) for name in level1}
+        doc["recommendation_certainty"] = certainty({name: out[name] for name in level1}, placement)
     return doc
 
 

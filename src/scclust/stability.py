@@ -12,14 +12,16 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from scclust.clustering import GraphClusterer, column_name
-from scclust.config import Config
 from scclust.errors import UserError
 from scclust.results import atomic_path
+
+if TYPE_CHECKING:  # config imports the round schedule (stability_rounds), which imports this module
+    from scclust.config import Config
 
 STABLE = 0.75  # clusterboot: "highly stable" above 0.85, "stable" from 0.75; below 0.5 a cluster "dissolved"
 DISSOLVED = 0.5
@@ -103,20 +105,35 @@ def best_jaccard(full: np.ndarray, boot: np.ndarray, n_full: int) -> np.ndarray:
 
 @dataclass
 class ColumnStability:
-    """Accumulates one level-1 column's stability over bootstraps."""
+    """One level-1 column's comparisons with its bootstraps, kept by bootstrap number.
+
+    Whatever order bootstraps arrive in (files, rounds), :meth:`table` and :meth:`aris` list them in bootstrap
+    order, so every sum over them, and so every bit of the statistics, is the same.
+    """
 
     codes: np.ndarray
     n_clusters: int
-    jaccard: list[np.ndarray] = field(default_factory=list)
-    ari: list[float] = field(default_factory=list)
+    rows: dict[int, tuple[np.ndarray, float]] = field(default_factory=dict)
 
-    def add(self, cells: np.ndarray, boot: np.ndarray) -> None:
+    def add(self, bootstrap: int, cells: np.ndarray, boot: np.ndarray) -> None:
         """Compare one bootstrap clustering of ``cells`` with the full clustering restricted to them."""
         from sklearn.metrics import adjusted_rand_score
 
         full = self.codes[cells]
-        self.jaccard.append(best_jaccard(full, boot, self.n_clusters))
-        self.ari.append(float(adjusted_rand_score(full, boot)))
+        self.rows[bootstrap] = (best_jaccard(full, boot, self.n_clusters), float(adjusted_rand_score(full, boot)))
+
+    @property
+    def bootstraps(self) -> list[int]:
+        """The bootstrap numbers compared so far, in order."""
+        return sorted(self.rows)
+
+    def table(self) -> np.ndarray:
+        """Best Jaccard per (bootstrap, cluster), bootstraps in order; NaN where one sampled none of a cluster."""
+        return np.vstack([self.rows[b][0] for b in self.bootstraps])
+
+    def aris(self) -> list[float]:
+        """Each bootstrap's ARI to the full clustering on its cells, in bootstrap order."""
+        return [self.rows[b][1] for b in self.bootstraps]
 
 
 MET_RULE = "met the rule"  # recommendation_basis of a column that met RULE; anything else is its fallback

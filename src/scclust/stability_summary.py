@@ -1,4 +1,8 @@
-"""One dataset's stability, computed once from its bootstrap files (STABILITY_SUMMARY) for MERGE and REPORT.
+"""One dataset's stability, from its bootstrap files, each read once (STABILITY_SUMMARY), for MERGE and REPORT.
+
+With adaptive stability (:mod:`scclust.stability_rounds`) a summary runs after each round: it adds the round's
+files to the comparisons kept from the rounds before (``stability.npz``), and its ``stability.json`` says which
+columns get the next round and why.
 
 Each level-1 column gets the statistics the recommendation rule uses (the median cluster stability, the lowest
 cluster's and the cell-weighted one), each with a jackknife standard error over the bootstraps: the statistic
@@ -15,9 +19,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from scclust.clustering import column_name
+from scclust.config import Config
 from scclust.errors import UserError
 from scclust.results import atomic_path, read_results
 from scclust.stability import DISSOLVED, STABLE, ColumnStability, read_bootstrap
+from scclust.stability_rounds import pending, round_targets
 
 FORMAT = "scclust-stability/1"
 RULE_STATISTICS = ("stability", "stability_min", "stability_weighted")
@@ -54,7 +61,7 @@ def jackknife_se(values: np.ndarray) -> float:
 
 def column_summary(labels: pd.Categorical, acc: ColumnStability) -> dict[str, Any]:
     """The stability entries of one column's metrics: the rule's statistics, their errors and the counts."""
-    table = np.vstack(acc.jaccard)
+    table = acc.table()
     full, loo = loo_per_cluster(table)
     sizes = np.bincount(labels.codes, minlength=len(labels.categories))
     statistics = {
@@ -73,7 +80,7 @@ def column_summary(labels: pd.Categorical, acc: ColumnStability) -> dict[str, An
     out.update(
         {
             "n_bootstraps": len(table),
-            "ari_bootstrap_median": float(np.median(acc.ari)),
+            "ari_bootstrap_median": float(np.median(acc.aris())),
             "n_unstable_clusters": int((full < DISSOLVED).sum()),
             "n_stable_clusters": int((full >= STABLE).sum()),
             "cluster_stability": {str(c): float(s) for c, s in zip(labels.categories, full, strict=True)},
@@ -94,35 +101,107 @@ def level1_labels(result_files: list[str | Path], fingerprint: str) -> dict[str,
 
 
 def summarise(
-    bootstrap_files: list[str | Path], labels: dict[str, pd.Categorical], *, n_bootstraps: int, fingerprint: str
-) -> dict[str, Any]:
-    """Read every bootstrap file of a dataset once; the stability of each level-1 column and its bootstraps' ARI.
+    cfg: Config,
+    labels: dict[str, pd.Categorical],
+    bootstrap_files: list[str | Path],
+    *,
+    fingerprint: str,
+    round_number: int = 1,
+    previous: tuple[dict[str, Any], str | Path] | None = None,
+) -> tuple[dict[str, Any], dict[str, ColumnStability]]:
+    """Add a round's bootstrap files to the earlier rounds' comparisons; the stability of every level-1 column.
 
-    Every column must have bootstraps ``0 .. n_bootstraps - 1`` exactly, whatever files they came in.
+    Parameters
+    ----------
+    cfg
+        The run's config (the cap, whether adaptive, the resolutions).
+    labels
+        The level-1 columns.
+    bootstrap_files
+        This round's STABILITY files, each read once.
+    fingerprint
+        The dataset's obs fingerprint, which every file must carry.
+    round_number
+        1-based; with adaptive stability, the round after which the summary runs.
+    previous
+        The previous round's ``stability.json`` document and ``stability.npz`` path (rounds >= 2).
+
+    Returns
+    -------
+    The ``stability.json`` document and the comparisons to keep for the next round. Every column must have had
+    exactly the bootstraps the rounds gave it: ``0 .. k - 1``, ``k`` this round's target if the previous round's
+    decision gave it this round, else what it had.
     """
     acc = {name: ColumnStability(lab.codes.astype(np.int64), len(lab.categories)) for name, lab in labels.items()}
-    seen: dict[str, list[int]] = {name: [] for name in labels}
+    if previous is not None:
+        load_state(previous[1], acc)
     for path in bootstrap_files:
         meta, cells, columns = read_bootstrap(path)
         if meta["obs_fingerprint"] != fingerprint:
             raise UserError(f"bootstrap file {path} was computed on other cells; rerun without -resume")
         for name, boot in columns.items():
             if name in acc:
-                acc[name].add(cells, boot)
-                seen[name].append(meta["bootstrap"])
-    for name, got in seen.items():
-        if sorted(got) != list(range(n_bootstraps)):
-            raise UserError(f"column {name!r} has {len(got)} of {n_bootstraps} bootstraps; rerun the pipeline with -resume")
-        # in bootstrap order, whatever order the files came in: the sums, and so every bit, are the same
-        order = np.argsort(got)
-        acc[name].jaccard = [acc[name].jaccard[i] for i in order]
-        acc[name].ari = [acc[name].ari[i] for i in order]
-    return {
+                acc[name].add(meta["bootstrap"], cells, boot)
+    targets = round_targets(cfg.stability_bootstraps, cfg.stability_adaptive)
+    target = targets[round_number - 1]
+    given = set(acc) if previous is None else set(previous[0]["pending"])
+    history = {} if previous is None else previous[0]["history"]
+    for name, a in acc.items():
+        expected = target if name in given else previous[0]["columns"][name]["n_bootstraps"]
+        if a.bootstraps != list(range(expected)):
+            raise UserError(f"column {name!r} has {len(a.rows)} of {expected} bootstraps; rerun the pipeline with -resume")
+    columns = {name: column_summary(labels[name], a) for name, a in acc.items()}
+    placement = {column_name(alg, r, 1): (alg, r) for alg in cfg.algorithms for r in cfg.resolutions}
+    more = pending(columns, placement) if round_number < len(targets) else {}
+    if cfg.stability_adaptive:
+        last = round_number == len(targets)
+        for name in given:
+            step = f"round {round_number}: {target}"
+            end = "the cap (--stability_bootstraps)" if last and round_number > 1 else "settled"
+            history[name] = [*history.get(name, []), f"{step}, then more: {more[name]}" if name in more else f"{step}, {end}"]
+        for name, entry in columns.items():
+            entry["n_bootstraps_reason"] = "; ".join(history[name])
+    doc = {
         "format": FORMAT,
         "obs_fingerprint": fingerprint,
-        "columns": {name: column_summary(labels[name], a) for name, a in acc.items()},
-        "ari": {name: a.ari for name, a in acc.items()},
+        "round": round_number,
+        "targets": targets,
+        "columns": columns,
+        "ari": {name: a.aris() for name, a in acc.items()},
+        "pending": sorted(more),
+        "pending_indices": {
+            alg: [i for i, r in enumerate(cfg.resolutions) if column_name(alg, r, 1) in more] for alg in cfg.algorithms
+        },
+        "history": history,
     }
+    return doc, acc
+
+
+def save_state(acc: dict[str, ColumnStability], path: str | Path) -> None:
+    """Keep every column's comparisons (bootstrap numbers, Jaccard rows, ARIs) for the next round, atomically."""
+    arrays: dict[str, np.ndarray] = {"names": np.array(sorted(acc))}
+    for i, name in enumerate(sorted(acc)):
+        arrays[f"bootstraps_{i}"] = np.array(acc[name].bootstraps, dtype=np.int64)
+        arrays[f"jaccard_{i}"] = acc[name].table()
+        arrays[f"ari_{i}"] = np.array(acc[name].aris())
+    tmp = atomic_path(path)
+    with tmp.open("wb") as fh:
+        np.savez(fh, **arrays)
+    tmp.replace(path)
+
+
+def load_state(path: str | Path, acc: dict[str, ColumnStability]) -> None:
+    """Put the comparisons :func:`save_state` kept back into ``acc`` (the same columns)."""
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            names = data["names"].tolist()
+            if sorted(names) != sorted(acc):
+                raise UserError(f"stability state {path} has other columns than this run's; rerun without -resume")
+            for i, name in enumerate(names):
+                for b, row, ari in zip(data[f"bootstraps_{i}"], data[f"jaccard_{i}"], data[f"ari_{i}"], strict=True):
+                    acc[name].rows[int(b)] = (row, float(ari))
+    except (OSError, KeyError, ValueError) as err:
+        raise UserError(f"stability state {path} is unreadable ({type(err).__name__}); rerun the pipeline with -resume") from None
 
 
 def write_summary(doc: dict[str, Any], path: str | Path) -> None:

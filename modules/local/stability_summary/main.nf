@@ -1,27 +1,30 @@
 include { q; qAll } from '../utils'
 
-// A dataset's stability from all its bootstrap files, read once; MERGE and REPORT read the small stability.json.
+// A dataset's stability after a round of bootstraps: each new file read once, added to the previous round's
+// comparisons (stability.npz); stability.json says which columns get the next round. MERGE and REPORT read the
+// last round's stability.json.
 process STABILITY_SUMMARY {
-    tag "${meta.id}"
+    tag "${meta.id} round ${round}"
     label 'process_single'
 
     input:
-    tuple val(meta), path(dataset), path(results, stageAs: 'results/result*.npz'), path(bootstraps, stageAs: 'bootstraps/bootstrap*.npz')
+    tuple val(meta), path(dataset), path(results, stageAs: 'results/result*.npz'), path(previous, stageAs: 'previous/*'), path(bootstraps, stageAs: 'bootstraps/bootstrap*.npz'), val(round)
     path config
 
     output:
-    tuple val(meta), path("stability.json"), emit: json
-    path "versions.yml",                     emit: versions
+    tuple val(meta), path("stability.json"), path("stability.npz"), emit: summary
+    path "versions.yml",                                            emit: versions
 
     script:
+    def previousArg = previous ? "--previous ${qAll(previous.sort { f -> f.name })}" : ''
     """
     scclust_stability_summary.py --config ${q(config)} --dataset ${q(dataset)} ${qAll(results, '--result')} \\
-        --out stability.json ${qAll(bootstraps)}
+        --round ${q(round)} ${previousArg} --out stability.json ${qAll(bootstraps)}
     """
 
     stub:
     """
     echo '{}' > stability.json
-    touch versions.yml
+    touch stability.npz versions.yml
     """
 }
