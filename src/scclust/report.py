@@ -313,7 +313,7 @@ def _stability_section(data: ReportData, metrics: dict[str, dict[str, Any]], plo
             seed=data.cfg.seed,
         )
         parts.append(embed(path, f"stability of {algorithm} clusters per resolution"))
-    if stability.get("adaptive"):
+    if len(stability.get("rounds", [])) > 1:
         rounds = ", ".join(map(str, stability.get("rounds", [])))
         names = [n for n in metrics if "n_bootstraps_reason" in metrics[n]]
         rows = [(n, metrics[n]["n_bootstraps"], metrics[n]["n_bootstraps_reason"]) for n in names]

@@ -153,11 +153,11 @@ def summarise(
     columns = {name: column_summary(labels[name], a) for name, a in acc.items()}
     placement = {column_name(alg, r, 1): (alg, r) for alg in cfg.algorithms for r in cfg.resolutions}
     more = pending(columns, placement) if round_number < len(targets) else {}
-    if cfg.stability_adaptive:
+    if len(targets) > 1:
         last = round_number == len(targets)
         for name in given:
             step = f"round {round_number}: {target}"
-            end = "the cap (--stability_bootstraps)" if last and round_number > 1 else "settled"
+            end = "the cap (--stability_bootstraps)" if last else "settled"
             history[name] = [*history.get(name, []), f"{step}, then more: {more[name]}" if name in more else f"{step}, {end}"]
         for name, entry in columns.items():
             entry["n_bootstraps_reason"] = "; ".join(history[name])
