@@ -3,6 +3,8 @@ resuming between rounds, reproducible bootstraps, recommendation."""
 
 from __future__ import annotations
 
+import html
+
 import anndata as ad
 import numpy as np
 import pandas as pd
@@ -27,7 +29,8 @@ def runs(testdata, tmp_path_factory):
     h5ad = str(testdata["h5ad"])
     out = {}
     work = tmp_path_factory.mktemp("boot")
-    adaptive = ["--input", h5ad, *ARGS, "--stability_bootstraps", "10", "--hierarchy", "2", "--resolutions_per_task", "2"]
+    adaptive = ["--input", h5ad, *ARGS, "--stability_bootstraps", "10", "--stability_adaptive", "true", "--hierarchy", "2"]
+    adaptive += ["--resolutions_per_task", "2"]
     stop = work / "stop.config"
     # the local executor kills a task past its time limit: the run stops once round 1 has been summarised
     stop.write_text("process { withName: '.*ROUND_2:STABILITY' { time = '1ms'; maxRetries = 0; errorStrategy = 'terminate' } }\n")
@@ -129,6 +132,16 @@ def test_adaptive_rounds_settle_some_columns_and_agree_with_the_fixed_run(runs):
         )
     certainty = dict(merged["boot"].uns["scclust"]["recommendation_certainty"])
     assert set(certainty) == {"leiden", "louvain"} and all(c.startswith(("sure", "uncertain")) for c in certainty.values())
+    # the report says why each column got its bootstraps, and which recommendations more could change
+    report = (runs["boot"].outdir / "pbmc" / "report.html").read_text()
+    assert (
+        "Adaptive bootstraps" in report
+        and "Adaptive bootstraps" not in (runs["fixed"].outdir / "pbmc" / "report.html").read_text()
+    )
+    for column, row in adaptive.iterrows():
+        assert html.escape(row["n_bootstraps_reason"]) in report, column
+    for algorithm, text in certainty.items():
+        assert (f"{algorithm}: the recommendation is uncertain" in report) == text.startswith("uncertain")
 
 
 def test_bootstrap_b_draws_the_same_cells_in_every_run_and_round(runs):

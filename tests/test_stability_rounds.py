@@ -72,7 +72,7 @@ def test_outcome_and_which_columns_get_more():
     assert pending(columns, placement) == {} and all(c.startswith("sure") for c in certainty(columns, placement).values())
 
 
-PARAMS = {"resolutions": "0.4,1.0,2.0", "algorithm": "leiden,louvain", "stability_bootstraps": 10}
+PARAMS = {"resolutions": "0.4,1.0,2.0", "algorithm": "leiden,louvain", "stability_bootstraps": 10, "stability_adaptive": True}
 
 
 def fixed(bootstraps: int):

@@ -5,22 +5,29 @@
 include { STABILITY         } from '../../modules/local/stability'
 include { STABILITY_SUMMARY } from '../../modules/local/stability_summary'
 
-// A dataset's STABILITY tasks in this round: bootstraps from the previous round's target up to this one's, over
-// the plan's resolution batches cut down to the columns the previous summary left unsettled.
+// A dataset's STABILITY tasks in this round: bootstraps from the previous round's target up to this one's. Round 1
+// uses the plan's resolution batches; a later round packs the columns the previous summary left unsettled into as
+// few batches of at most the plan's size (round-robin, as the plan's), so each task still builds its subgraph once.
 def roundTasks(p, round, previous) {
     if (round > p.rounds.size()) {
         return []
     }
     def first = round == 1 ? 0 : p.rounds[round - 2]
-    def pending = round == 1 ? null : new groovy.json.JsonSlurper().parse(previous.find { f -> f.name.endsWith('.json') }.toFile()).pending_indices
-    return (first..<p.rounds[round - 1]).collectMany { b ->
-        p.algorithms.collectMany { algorithm ->
-            p.batches.collect { batch ->
-                def kept = pending == null ? batch : batch.split(',').findAll { i -> pending[algorithm].contains(i.toInteger()) }.join(',')
-                [algorithm, kept, b]
-            }.findAll { task -> task[1] }
-        }
+    def batches = p.algorithms.collectEntries { algorithm -> [algorithm, p.batches] }
+    if (round > 1) {
+        def pending = new groovy.json.JsonSlurper().parse(previous.find { f -> f.name.endsWith('.json') }.toFile()).pending_indices
+        def size = p.batches.collect { b -> b.split(',').size() }.max()
+        batches = p.algorithms.collectEntries { algorithm -> [algorithm, packed(pending[algorithm], size)] }
     }
+    return (first..<p.rounds[round - 1]).collectMany { b ->
+        p.algorithms.collectMany { algorithm -> batches[algorithm].collect { indices -> [algorithm, indices, b] } }
+    }
+}
+
+// `indices` dealt round-robin into the fewest batches of at most `size` each, as comma lists
+def packed(indices, size) {
+    def n = indices.size().intdiv(size) + (indices.size() % size ? 1 : 0)
+    return (0..<n).collect { k -> (k..<indices.size()).step(n).collect { j -> indices[j] }.join(',') }
 }
 
 workflow STABILITY_ROUND {
