@@ -6,6 +6,10 @@
 * ``bootstraps``    for each repeat, one run per ``--bootstraps`` value in turn (alternating, so every value sees
                     the same machine load); wall time and its ratio to the run with B = 0 of the same repeat; for the
                     runs with bootstraps, each column's stability and ARI to ``--truth`` and the recommended column.
+* ``adaptive``      for each repeat, in turn: no bootstraps, adaptive rounds up to ``--cap``, a fixed run of the cap
+                    (and, in the first repeat, a fixed run of twice the cap): wall times and ratios, the recommended
+                    columns, and per column the adaptive run's bootstraps and stability +- error against both fixed
+                    runs (issue 20).
 
 Uses ``run_benchmark.run_pipeline`` (fresh work dir and outdir per run, trace with extra timing fields).
 """
@@ -125,6 +129,57 @@ def bootstraps(store, resolutions, values, repeats, truth, workroot, cores, extr
         if b:
             emit(f"\nB = {b} (last repeat):\n", None)
             emit(column_table(table, truth), None)
+
+
+@cli.command()
+@click.option("--input", "store", required=True, type=click.Path(exists=True))
+@click.option("--resolutions", default=DEFAULT_RESOLUTIONS, show_default=True)
+@click.option("--cap", default=10, show_default=True, help="--stability_bootstraps of the adaptive and fixed runs")
+@click.option("--repeats", default=2, show_default=True)
+@click.option("--truth", default="bulk_labels", show_default=True, help="obs column of known labels (--label_columns)")
+@click.option("--workroot", default="/tmp/bench-work", show_default=True, type=click.Path(path_type=Path))
+@click.option("--double/--no-double", default=True, show_default=True, help="also a fixed run of twice the cap")
+@click.argument("extra", nargs=-1)
+def adaptive(store, resolutions, cap, repeats, truth, workroot, double, extra):
+    """Adaptive against fixed stability: cost, recommendation, and each column's error against fixed runs."""
+    kinds = {"none": ["0"], "adaptive": [str(cap)], "fixed": [str(cap), "--stability_adaptive", "false"]}
+    rows, tables = [], {}
+    for i in range(repeats):
+        todo = dict(kinds)
+        if double and i == 0:
+            todo["fixed x2"] = [str(2 * cap), "--stability_adaptive", "false"]
+        walls = {}
+        for kind, value in todo.items():
+            args = ["--stability_bootstraps", *value, "--label_columns", truth, *extra]
+            wall, outdir, summary = run(store, resolutions, 5, args, workroot)
+            walls[kind] = wall
+            n_tasks = summary.get("STABILITY", {"n": 0})["n"]
+            doc = json.loads(next(outdir.parent.glob("work/*/*/metrics.json")).read_text())
+            tables[kind] = pd.read_csv(next(outdir.glob("*/metrics.tsv")), sep="\t", index_col="column")
+            rows.append((i + 1, kind, wall, wall / walls["none"], int(n_tasks), doc.get("recommended", {})))
+            click.echo(f"repeat {i + 1} {kind}: {wall:.1f} s", err=True)
+    emit("| repeat | run | wall (s) | ratio to none | STABILITY tasks | recommended |", None)
+    emit("|---|---|---|---|---|---|", None)
+    for rep, kind, wall, ratio, n, picks in rows:
+        emit(f"| {rep} | {kind} | {wall:.1f} | {ratio:.2f}x | {n} | {'; '.join(sorted(picks.values())) or '-'} |", None)
+    emit("\n" + error_table(tables), None)
+
+
+def error_table(tables: dict[str, pd.DataFrame]) -> str:
+    """Per level-1 column: the adaptive run's bootstraps and stability +- se, and its distance to each fixed run in
+    its own standard errors."""
+    a = tables["adaptive"][tables["adaptive"]["level"] == 1]
+    fixed = [k for k in ("fixed", "fixed x2") if k in tables]
+    head = "| column | bootstraps | stability +- se | " + " | ".join(f"{k} | diff / se" for k in fixed) + " |"
+    lines = [head, "|---" * (3 + 2 * len(fixed)) + "|"]
+    for name, row in a.iterrows():
+        cells = [name, str(int(row["n_bootstraps"])), f"{row['stability']:.3f} +- {row['stability_se']:.3f}"]
+        for k in fixed:
+            other = tables[k].loc[name, "stability"]
+            ratio = abs(row["stability"] - other) / row["stability_se"] if row["stability_se"] else float("inf")
+            cells += [f"{other:.3f}", f"{ratio:.2f}"]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
 
 
 def recommended(table: pd.DataFrame, picks: dict[str, str], truth: str) -> str:

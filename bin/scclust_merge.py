@@ -20,7 +20,7 @@ from scclust.neighbors import read_umap
 @click.option("--umap", "umap_path", type=click.Path(exists=True), help="umap.npz, if computed")
 @click.option("--column-metrics", type=click.Path(exists=True), help="METRICS' file for levels >= 2, if any")
 @click.option("--markers", "markers_path", type=click.Path(exists=True), help="MARKERS' markers.npz, if computed")
-@click.option("--bootstrap", "bootstraps", multiple=True, type=click.Path(exists=True), help="a STABILITY file (repeat)")
+@click.option("--stability", "stability_path", type=click.Path(exists=True), help="STABILITY_SUMMARY's stability.json, if any")
 @click.option("--out-zarr", required=True, type=click.Path())
 @click.option("--out-tsv", required=True, type=click.Path())
 @click.option("--out-metrics-json", required=True, type=click.Path())
@@ -37,7 +37,7 @@ def main(
     umap_path: str | None,
     column_metrics: str | None,
     markers_path: str | None,
-    bootstraps: tuple[str, ...],
+    stability_path: str | None,
     out_zarr: str,
     out_tsv: str,
     out_metrics_json: str,
@@ -51,7 +51,7 @@ def main(
     umap = read_umap(umap_path) if umap_path else None
     columns = gather_columns(list(results), dataset, cfg)
     metrics = dataset_metrics(
-        cfg, columns, column_metrics=column_metrics, bootstrap_files=list(bootstraps), fingerprint=dataset["obs_fingerprint"]
+        cfg, columns, column_metrics=column_metrics, stability_path=stability_path, fingerprint=dataset["obs_fingerprint"]
     )
     merge_dataset(
         input_path=input_path,

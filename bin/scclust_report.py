@@ -20,7 +20,7 @@ from scclust.report import ReportData, build_report, read_shown
 @click.option("--params", "params_path", required=True, type=click.Path(exists=True), help="every parameter of the run")
 @click.option("--run-info", required=True, type=click.Path(exists=True), help="pipeline version and command line")
 @click.option("--column-metrics", type=click.Path(exists=True), help="METRICS' file for levels >= 2, if any")
-@click.option("--bootstrap", "bootstraps", multiple=True, type=click.Path(exists=True), help="a STABILITY file (repeat)")
+@click.option("--stability", "stability_path", type=click.Path(exists=True), help="STABILITY_SUMMARY's stability.json, if any")
 @click.option("--markers", "markers_path", type=click.Path(exists=True), help="MARKERS' markers.npz, if computed")
 @click.option("--umap", "umap_path", type=click.Path(exists=True), help="umap.npz; else obsm/X_umap of the input, if any")
 @click.option("--outdir", default=".", show_default=True, type=click.Path(file_okay=False))
@@ -33,7 +33,7 @@ def main(
     params_path: str,
     run_info: str,
     column_metrics: str | None,
-    bootstraps: tuple[str, ...],
+    stability_path: str | None,
     umap_path: str | None,
     markers_path: str | None,
     outdir: str,
@@ -46,7 +46,7 @@ def main(
     columns = gather_columns(list(results), dataset, cfg)
     # the same document MERGE computes from the same files, so the report does not wait for MERGE
     metrics = dataset_metrics(
-        cfg, columns, column_metrics=column_metrics, bootstrap_files=list(bootstraps), fingerprint=dataset["obs_fingerprint"]
+        cfg, columns, column_metrics=column_metrics, stability_path=stability_path, fingerprint=dataset["obs_fingerprint"]
     )
     data = ReportData(
         dataset=dataset,

@@ -27,12 +27,12 @@ from scclust.stability import (
     ColumnStability,
     best_jaccard,
     cluster_bootstrap,
-    gather_stability,
     recommend,
     recommendation_basis,
     subsample,
     write_bootstrap,
 )
+from scclust.stability_summary import column_summary, jackknife_se, loo_per_cluster, summarise
 from scclust.testdata import pbmc
 
 
@@ -67,10 +67,14 @@ def test_stability_of_a_split_and_of_identical_clusterings():
     labels = pd.Categorical(["0"] * 50 + ["1"] * 50)
     acc = ColumnStability(labels.codes.astype(np.int64), 2)
     cells = np.arange(100)
-    acc.add(cells, np.array([0] * 50 + [1] * 25 + [2] * 25))  # cluster 1 split in halves: Jaccard 0.5
-    acc.add(cells, np.array([3] * 50 + [7] * 50))  # same partition, other ids: 1.0
-    assert acc.per_cluster().tolist() == [1.0, 0.75]
-    assert acc.ari[1] == 1.0 and acc.ari[0] < 1.0
+    acc.add(1, cells, np.array([3] * 50 + [7] * 50))  # same partition, other ids: 1.0
+    acc.add(0, cells, np.array([0] * 50 + [1] * 25 + [2] * 25))  # cluster 1 split in halves: Jaccard 0.5
+    assert acc.bootstraps == [0, 1] and acc.table()[:, 1].tolist() == [0.5, 1.0]
+    entry = column_summary(labels, acc)
+    assert entry["cluster_stability"] == {"0": 1.0, "1": 0.75} and entry["stability_min"] == 0.75
+    assert entry["stability_se"] == pytest.approx(0.125)  # leave-one-out medians 0.75 and 1.0
+    assert entry["stability_min_se"] == pytest.approx(0.25)  # leave-one-out minima 0.5 and 1.0
+    assert acc.aris()[1] == 1.0 and acc.aris()[0] < 1.0
 
 
 def test_subsample_is_seeded_and_sized():
@@ -149,9 +153,14 @@ def test_metrics_equal_direct_sklearn_and_igraph_calls(adata, tmp_path):
     scorer = ColumnScorer(cfg, adata.obsp["connectivities"], rep=rep, labels=labels)
     for col in columns:
         col.metrics = scorer.score(col)
+    labels = {c.name: c.labels for c in columns}
+    stability = summarise(cfg, labels, files, fingerprint="fp")[0]
+    assert summarise(cfg, labels, files[::-1], fingerprint="fp")[0] == stability
     with pytest.raises(UserError, match="has no metrics"):
-        compute_metrics(cfg, [*columns, level1_columns(adata, cfg)[0]], bootstrap_files=files, fingerprint="fp")
-    doc = compute_metrics(cfg, columns, bootstrap_files=files, fingerprint="fp")
+        compute_metrics(cfg, [*columns, level1_columns(adata, cfg)[0]], stability=stability)
+    with pytest.raises(UserError, match="no stability file"):
+        compute_metrics(cfg, columns, stability=None)
+    doc = compute_metrics(cfg, columns, stability=stability)
     g = get_igraph_from_adjacency(adata.obsp["connectivities"], directed=False)
     for col in columns:
         m = doc["columns"][col.name]
@@ -166,6 +175,8 @@ def test_metrics_equal_direct_sklearn_and_igraph_calls(adata, tmp_path):
         assert m["ari_bulk_labels"] == pytest.approx(adjusted_rand_score(truth, col.labels))
         assert m["nmi_bulk_labels"] == pytest.approx(normalized_mutual_info_score(truth, col.labels))
         assert 0 <= m["stability"] <= 1 and m["n_stable_clusters"] + m["n_unstable_clusters"] <= m["n_clusters"]
+        assert m["n_bootstraps"] == 3 and m["stability_min"] == min(m["cluster_stability"].values())
+        assert m["stability_se"] >= 0 and m["stability_min_se"] >= 0 and m["stability_weighted_se"] >= 0
         assert len(doc["stability"]["ari"][col.name]) == 3
     low, high = columns[0], columns[1]
     assert "previous_column" not in doc["columns"][low.name]
@@ -189,9 +200,37 @@ def test_stability_needs_every_bootstrap(adata, tmp_path):
         "leiden_1.0_1": labels_from_membership(GraphClusterer(adata.obsp["connectivities"]).membership(cfg.spec("leiden", 1.0)))
     }
     with pytest.raises(UserError, match="has 1 of 2 bootstraps"):
-        gather_stability([tmp_path / "b0.npz"], labels, n_bootstraps=2, fingerprint="fp")
+        summarise(cfg, labels, [tmp_path / "b0.npz"], fingerprint="fp")
+    one = config_from_params({"resolutions": "1.0", "stability_bootstraps": 1})
     with pytest.raises(UserError, match="other cells"):
-        gather_stability([tmp_path / "b0.npz"], labels, n_bootstraps=1, fingerprint="other")
+        summarise(one, labels, [tmp_path / "b0.npz"], fingerprint="other")
+    # one bootstrap: the statistics, and no standard error (left out, with the reason)
+    entry = summarise(one, labels, [tmp_path / "b0.npz"], fingerprint="fp")[0]["columns"]["leiden_1.0_1"]
+    assert entry["n_bootstraps"] == 1 and "stability" in entry and "stability_se" not in entry
+    assert set(entry["undefined"]) == {"stability_se", "stability_min_se", "stability_weighted_se"}
+
+
+def test_leave_one_out_means_and_jackknife_error():
+    rng = np.random.default_rng(0)
+    table = rng.uniform(0, 1, (6, 40))
+    table[rng.uniform(size=table.shape) < 0.2] = np.nan
+    table[:, 0] = np.nan  # a cluster no bootstrap sampled
+    table[1:, 1] = np.nan  # a cluster only bootstrap 0 sampled
+    full, loo = loo_per_cluster(table)
+    assert full[0] == 0 and full[1] == table[0, 1]
+    assert np.allclose(full[2:], np.nanmean(table[:, 2:], axis=0))
+    for i in range(len(table)):
+        rest = np.delete(table, i, axis=0)
+        with np.errstate(invalid="ignore"), pytest.warns(RuntimeWarning, match="Mean of empty slice"):
+            expected = np.nanmean(rest, axis=0)
+        expected = np.where(np.isnan(expected), full, expected)
+        assert np.allclose(loo[i], expected)
+    # for a statistic linear in the bootstraps (the mean of complete rows), the jackknife error is the usual
+    # standard error of the mean of the per-bootstrap values
+    complete = rng.uniform(0, 1, (7, 30))
+    _, loo = loo_per_cluster(complete)
+    per_bootstrap = complete.mean(axis=1)
+    assert jackknife_se(loo.mean(axis=1)) == pytest.approx(per_bootstrap.std(ddof=1) / np.sqrt(7))
 
 
 @pytest.mark.parametrize(

@@ -88,6 +88,8 @@ def contract_metrics(columns, obs, label_columns, bootstraps, seed=0):
                 "ari_bootstrap_median": float(rng.uniform(0.5, 1)),
                 "n_unstable_clusters": sum(v < 0.5 for v in stability.values()),
                 "n_stable_clusters": sum(v >= 0.75 for v in stability.values()),
+                "stability_se": float(rng.uniform(0, 0.05)),
+                "n_bootstraps": bootstraps,
             }
         out["columns"][col.name] = m
     if bootstraps:

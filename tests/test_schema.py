@@ -47,6 +47,7 @@ EXPECTED_DEFAULTS: dict[str, Any] = {
     "umap_colors": "",
     "label_columns": "",
     "stability_bootstraps": 10,
+    "stability_adaptive": False,
     "subsample_fraction": 0.8,
     "markers": True,
     "markers_layer": None,

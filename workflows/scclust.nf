@@ -57,7 +57,11 @@ workflow SCCLUST {
         nextflow: nextflow.version.toString(),
         profile: workflow.profile,
     ])))
-    EVALUATE(stores, grouped, config, plan)
+    level1 = LEVEL1.out.results.combine(plan)
+        .map { meta, result, p -> [groupKey(meta.id, p.algorithms.size() * p.batches.size()), result] }
+        .groupTuple()
+        .map { id, rs -> [id.toString(), rs.sort { r -> r.toString() }] }
+    EVALUATE(stores, grouped, level1, config, plan)
     // marker genes of every column, beside EVALUATE; MERGE and REPORT wait for them (--markers false: none)
     if (options.markers) {
         MARKER_GENES(merge_in.map { meta, path, json, rs, _graph, _u -> [meta, path, json, rs] }, config)
@@ -73,7 +77,7 @@ workflow SCCLUST {
         merge_in.map { meta, path, json, rs, graph, u -> [meta.id, meta, path, json, rs, graph, u] }
             .join(EVALUATE.out.evaluation)
             .join(markers)
-            .map { _id, meta, path, json, rs, graph, u, scored, bs, m -> [meta, path, json, rs, graph, u, scored, bs, m] },
+            .map { _id, meta, path, json, rs, graph, u, scored, st, m -> [meta, path, json, rs, graph, u, scored, st, m] },
         config,
         run_info,
     )

@@ -19,16 +19,25 @@ def plot_stability(
     resolutions: list[float],
     cluster_stability: dict[str, dict[str, float]],
     bootstrap_ari: dict[str, list[float]],
+    medians: dict[str, tuple[float, float | None, int]],
     recommended: str | None,
     title: str,
     out: Path,
     seed: int = 0,
 ) -> Path:
-    """Box and strip plot of the cluster stabilities of each column (one per resolution); ARI per bootstrap below."""
+    """Box and strip plot of the cluster stabilities of each column (one per resolution); ARI per bootstrap below.
+
+    ``medians`` maps a column to its median cluster stability, that median's standard error (None if undefined)
+    and its number of bootstraps: drawn as a diamond with an error bar of two standard errors (the rule's
+    statistic and how sure it is), and the count under the resolution.
+    """
     panels = 2 if any(bootstrap_ari.get(c) for c in columns) else 1
     fig, axes = plt.subplots(panels, 1, figsize=(max(5.0, 0.7 * len(columns) + 2), 3.2 * panels), squeeze=False)
     rng = np.random.default_rng(seed)
-    ticks = [f"{r:g}" + ("\n(recommended)" if c == recommended else "") for c, r in zip(columns, resolutions, strict=True)]
+    ticks = [
+        f"{r:g}" + (f"\nB={medians[c][2]}" if c in medians else "") + ("\n(recommended)" if c == recommended else "")
+        for c, r in zip(columns, resolutions, strict=True)
+    ]
     series = [("cluster stability", [list(cluster_stability.get(c, {}).values()) for c in columns])]
     if panels == 2:
         series.append(("ARI of each bootstrap\nto the full clustering", [bootstrap_ari.get(c, []) for c in columns]))
@@ -37,6 +46,12 @@ def plot_stability(
         ax.boxplot([d if d else [np.nan] for d in data], positions=x, widths=0.5, showfliers=False)
         for i, values in enumerate(data):
             ax.scatter(i + rng.uniform(-0.15, 0.15, len(values)), values, s=10, alpha=0.6, color="#3182bd", zorder=3)
+        if ax is axes[0, 0]:
+            for i, column in enumerate(columns):
+                if column in medians:
+                    median, se, _ = medians[column]
+                    error = None if se is None else 2 * se
+                    ax.errorbar(i, median, yerr=error, fmt="D", color="#e6550d", markersize=5, capsize=3, zorder=4)
         for level, colour in ((STABLE, "#31a354"), (DISSOLVED, "#de2d26")):
             ax.axhline(level, color=colour, linestyle="--", linewidth=0.8)
         if recommended in columns:
@@ -44,7 +59,9 @@ def plot_stability(
         ax.set_ylim(-0.02, 1.02)
         ax.set_ylabel(label, fontsize=8)
         ax.set_xticks(x, ticks, fontsize=8)
-    axes[-1, 0].set_xlabel("resolution (dashed: 0.75 stable, 0.5 dissolved)", fontsize=8)
+    axes[-1, 0].set_xlabel(
+        "resolution, bootstraps B (dashed: 0.75 stable, 0.5 dissolved; diamond: median, bar: 2 standard errors)", fontsize=8
+    )
     axes[0, 0].set_title(title, fontsize=10)
     save_png(fig, out)
     return out

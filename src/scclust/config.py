@@ -27,6 +27,7 @@ from scclust.clustering import (
 from scclust.errors import UserError
 from scclust.integrate import INTEGRATIONS, OBSM_KEYS, validate_integration_args, validate_integration_rep
 from scclust.markers_params import markers_params
+from scclust.stability_rounds import round_targets
 
 # Keys a --hierarchy level may set besides the clustering extras of EXTRA_RULES (and random_state, seed's alias).
 LEVEL_KEYS = frozenset({"resolution", "flavor", "n_iterations", "seed", "n_neighbors", "min_cluster_size"})
@@ -80,6 +81,7 @@ class Config:
     max_singleton_fraction: float = 0.5
     label_columns: list[str] = field(default_factory=list)
     stability_bootstraps: int = 0
+    stability_adaptive: bool = False
     subsample_fraction: float = 0.8
     integration: str = "none"
     batch_key: str | None = None
@@ -180,6 +182,7 @@ class Config:
             "n_results": len(self.algorithms) * len(batches) + n_level_results,
             "level_log": self.level_log(),
             "bootstraps": self.stability_bootstraps,
+            "rounds": round_targets(self.stability_bootstraps, self.stability_adaptive),
         }
 
     def to_json(self) -> dict[str, Any]:
@@ -431,6 +434,7 @@ def config_from_params(params: Mapping[str, Any]) -> Config:
         max_singleton_fraction=_as_float("max_singleton_fraction", p.get("max_singleton_fraction", 0.5), minimum=0),
         label_columns=_comma_list("label_columns", p.get("label_columns")),
         stability_bootstraps=_as_int("stability_bootstraps", p.get("stability_bootstraps", 0), minimum=0),
+        stability_adaptive=_as_bool("stability_adaptive", p.get("stability_adaptive", False)),
         subsample_fraction=subsample_fraction,
         integration=integration,
         batch_key=batch_key,

@@ -36,6 +36,9 @@ H5AD_COPIED = ("var", "obsm", "obsp", "varm", "varp")
 STORE_MARK = "scclust_result_store"
 
 
+RECOMMENDATION_KEYS = ("recommended", "recommendation_rule", "recommendation_basis", "recommendation_certainty")
+
+
 def gather_columns(result_files: list[str | Path], dataset: dict[str, Any], cfg: Config) -> list[ColumnResult]:
     """Read every result file of a dataset, check it belongs to these cells, order columns as the config does."""
     by_name: dict[str, ColumnResult] = {}
@@ -181,7 +184,7 @@ def merge_dataset(
         earlier = io.read_uns_entry(root, "scclust")
         earlier = earlier if isinstance(earlier, dict) else {}
         # an earlier run's recommendation chose among other columns: only this run's (if any) is kept
-        earlier = {k: v for k, v in earlier.items() if k not in ("recommended", "recommendation_rule", "recommendation_basis")}
+        earlier = {k: v for k, v in earlier.items() if k not in RECOMMENDATION_KEYS}
         uns_new, obsp_new, obsm_new = _new_entries(columns, run_info, cfg, graph_store, umap, metrics)
         uns_new |= markers or {}
         attrs = dict(root.attrs) or {"encoding-type": "anndata", "encoding-version": "0.1.0"}
@@ -259,9 +262,7 @@ def _new_entries(
         uns["umap"] = {"params": umap[1]}
     uns["scclust"] = to_jsonable({"columns": [c.name for c in columns], "pipeline": run_info})
     if metrics and "recommended" in metrics:
-        uns["scclust"]["recommended"] = metrics["recommended"]
-        uns["scclust"]["recommendation_rule"] = metrics["recommendation_rule"]
-        uns["scclust"]["recommendation_basis"] = metrics["recommendation_basis"]
+        uns["scclust"].update({key: metrics[key] for key in RECOMMENDATION_KEYS})
     if integration is not None:
         uns["scclust"]["integration"] = integration
     return uns, obsp, obsm

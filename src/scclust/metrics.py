@@ -29,7 +29,9 @@ from scclust.clustering import igraph_from_adjacency, import_igraph
 from scclust.config import Config
 from scclust.errors import UserError
 from scclust.results import ColumnResult, atomic_path
-from scclust.stability import RULE, gather_stability, recommend, recommendation_basis
+from scclust.stability import RULE, recommend, recommendation_basis
+from scclust.stability_rounds import certainty
+from scclust.stability_summary import read_summary
 
 # Silhouette needs all pairwise distances of the cells it scores; 5000 cells (a 200 MB distance matrix, computed
 # once per task and shared by its columns) keep its standard error near 0.005 and its cost at ~0.3 s per column.
@@ -179,14 +181,12 @@ def log_seconds(what: str, started: float) -> None:
     print(f"scclust timing: {what}: {time.perf_counter() - started:.3f} s", file=sys.stderr)
 
 
-def compute_metrics(
-    cfg: Config, columns: list[ColumnResult], *, bootstrap_files: list[str | Path], fingerprint: str
-) -> dict[str, Any]:
-    """The metrics document of one dataset, from its scored columns (:class:`ColumnScorer`) and bootstraps.
+def compute_metrics(cfg: Config, columns: list[ColumnResult], *, stability: dict[str, Any] | None) -> dict[str, Any]:
+    """The metrics document of one dataset, from its scored columns (:class:`ColumnScorer`) and its stability.
 
     What needs several columns is added here: ARI/NMI to the next lower resolution, how many parents a level
     split, and level 1's stability and recommendation when bootstraps ran. MERGE and REPORT both call this on
-    the same files, so neither waits for the other.
+    the same small files, so neither waits for the other.
 
     Parameters
     ----------
@@ -194,10 +194,8 @@ def compute_metrics(
         The run's config.
     columns
         Every cluster column, in config order, each with its ``metrics``.
-    bootstrap_files
-        The STABILITY tasks' files (empty without bootstraps).
-    fingerprint
-        The dataset's obs fingerprint, to check the bootstrap files against.
+    stability
+        STABILITY_SUMMARY's document (:mod:`scclust.stability_summary`); None without bootstraps.
     """
     by_name = {c.name: c for c in columns}
     previous = previous_columns(columns)
@@ -226,23 +224,28 @@ def compute_metrics(
         out[col.name] = entry
     doc: dict[str, Any] = {"format": FORMAT, "columns": out, "label_columns": list(cfg.label_columns)}
     if cfg.stability_bootstraps > 0:
-        level1 = {c.name: c.labels for c in columns if int(c.params["level"]) == 1}
-        stability, aris = gather_stability(
-            bootstrap_files, level1, n_bootstraps=cfg.stability_bootstraps, fingerprint=fingerprint
-        )
-        for name, values in stability.items():
+        if stability is None:
+            raise UserError("the run has --stability_bootstraps but no stability file; rerun the pipeline with -resume")
+        level1 = [c.name for c in columns if int(c.params["level"]) == 1]
+        if missing := [name for name in level1 if name not in stability["columns"]]:
+            raise UserError(f"the stability file has no column {missing[0]!r}; rerun the pipeline with -resume")
+        for name in level1:
             cluster_sizes = out[name].pop("cluster_sizes")
-            out[name].update(values)
+            add_scores(out[name], stability["columns"][name])
             out[name]["cluster_sizes"] = cluster_sizes
         doc["stability"] = {
             "bootstraps": cfg.stability_bootstraps,
+            "adaptive": cfg.stability_adaptive,
+            "rounds": stability["targets"],
             "subsample_fraction": cfg.subsample_fraction,
             "seed": cfg.seed,
-            "ari": aris,
+            "ari": {name: stability["ari"][name] for name in level1},
         }
         doc["recommended"] = recommend(out)
         doc["recommendation_rule"] = RULE
         doc["recommendation_basis"] = recommendation_basis(out, doc["recommended"])
+        placement = {name: (out[name]["algorithm"], out[name]["run_resolution"]) for name in level1}
+        doc["recommendation_certainty"] = certainty({name: out[name] for name in level1}, placement)
     return doc
 
 
@@ -251,7 +254,7 @@ def dataset_metrics(
     columns: list[ColumnResult],
     *,
     column_metrics: str | Path | None,
-    bootstrap_files: list[str | Path],
+    stability_path: str | Path | None,
     fingerprint: str,
 ) -> dict[str, Any]:
     """:func:`compute_metrics` after adding the deeper levels' metrics from METRICS' ``column_metrics.json``."""
@@ -260,7 +263,8 @@ def dataset_metrics(
         scored = json.loads(Path(column_metrics).read_text())
         for col in columns:
             col.metrics = col.metrics or scored.get(col.name, {})
-    doc = compute_metrics(cfg, columns, bootstrap_files=bootstrap_files, fingerprint=fingerprint)
+    stability = read_summary(stability_path, fingerprint) if stability_path else None
+    doc = compute_metrics(cfg, columns, stability=stability)
     log_seconds("metrics of the dataset", started)
     return doc
 

@@ -215,7 +215,15 @@ def _metrics_section(data: ReportData, metrics: dict[str, dict[str, Any]]) -> st
             for a, b in sorted(basis.items())
             if b != MET_RULE
         )
-        note = f"<p>Highlighted: recommended columns. Rule: {html.escape(data.metrics['recommendation_rule'])}</p>{fallbacks}"
+        uncertain = "".join(
+            f"<p><b>{html.escape(a)}: the recommendation is uncertain</b>: {html.escape(c.removeprefix('uncertain: '))}.</p>"
+            for a, c in sorted(data.metrics.get("recommendation_certainty", {}).items())
+            if c.startswith("uncertain")
+        )
+        note = (
+            f"<p>Highlighted: recommended columns. Rule: {html.escape(data.metrics['recommendation_rule'])}</p>"
+            f"{fallbacks}{uncertain}"
+        )
     else:
         note = "<p>No stability bootstraps ran (--stability_bootstraps 0), so no column is recommended.</p>"
     return note + metrics_table(metrics, recommended) + _undefined_note(metrics)
@@ -286,8 +294,10 @@ def _stability_section(data: ReportData, metrics: dict[str, dict[str, Any]], plo
         return "<p>Not measured: run with --stability_bootstraps B (e.g. 10) to re-cluster subsamples of the cells.</p>"
     recommended = data.metrics.get("recommended", {})
     parts = [
-        f"<p>{stability['bootstraps']} bootstraps of {stability['subsample_fraction']:g} of the cells (seed "
-        f"{stability['seed']}); a cluster's stability is its mean best Jaccard overlap with a bootstrap's clusters.</p>"
+        f"<p>Up to {stability['bootstraps']} bootstraps of {stability['subsample_fraction']:g} of the cells (seed "
+        f"{stability['seed']}); a cluster's stability is its mean best Jaccard overlap with a bootstrap's clusters. "
+        "The standard errors (jackknife over the bootstraps) say how far another set of bootstraps could move each "
+        "statistic.</p>"
     ]
     for algorithm in data.cfg.algorithms:
         names = [column_name(algorithm, r, 1) for r in sorted(data.cfg.resolutions)]
@@ -296,13 +306,28 @@ def _stability_section(data: ReportData, metrics: dict[str, dict[str, Any]], plo
             sorted(data.cfg.resolutions),
             {n: metrics[n].get("cluster_stability", {}) for n in names},
             stability.get("ari", {}),
+            {n: _median_and_error(metrics[n]) for n in names if "stability" in metrics[n]},
             recommended.get(algorithm),
             f"{algorithm}: stability per resolution",
             plots / f"stability_{algorithm}.png",
             seed=data.cfg.seed,
         )
         parts.append(embed(path, f"stability of {algorithm} clusters per resolution"))
+    if len(stability.get("rounds", [])) > 1:
+        rounds = ", ".join(map(str, stability.get("rounds", [])))
+        names = [n for n in metrics if "n_bootstraps_reason" in metrics[n]]
+        rows = [(n, metrics[n]["n_bootstraps"], metrics[n]["n_bootstraps_reason"]) for n in names]
+        parts.append(
+            f"<p>Adaptive bootstraps (--stability_adaptive): rounds up to {rounds} bootstraps; after each round only the "
+            "columns that could still change the recommendation (a statistic within two standard errors of the rule's "
+            "marks) got more. Bootstrap b is the same in any round, so a column's bootstraps are the first ones of a "
+            "fixed run.</p>" + table(["column", "bootstraps", "why"], rows)
+        )
     return "".join(parts)
+
+
+def _median_and_error(entry: dict[str, Any]) -> tuple[float, float | None, int]:
+    return entry["stability"], entry.get("stability_se"), entry["n_bootstraps"]
 
 
 def _umap_section(data: ReportData, by_name: dict[str, ColumnResult], plots: Path) -> str:

@@ -29,6 +29,9 @@ details { margin: 8px 0; }
 summary { cursor: pointer; font-weight: bold; }
 """
 
+# Sentences, shown in their own section (the stability section's bootstrap log), not in the metrics table
+PROSE = ("n_bootstraps_reason",)
+
 # Order of the metrics table: the contract's scalars that say most first; anything else follows alphabetically.
 METRIC_ORDER = (
     "algorithm",
@@ -40,7 +43,12 @@ METRIC_ORDER = (
     "size_max",
     "n_small_clusters",
     "stability",
+    "stability_se",
+    "stability_min",
+    "stability_min_se",
     "stability_weighted",
+    "stability_weighted_se",
+    "n_bootstraps",
     "n_stable_clusters",
     "n_unstable_clusters",
     "ari_bootstrap_median",
@@ -83,7 +91,7 @@ def table(headers: list[str], rows: list[tuple[Any, ...]], *, header: bool = Tru
 
 def metrics_table(metrics: dict[str, dict[str, Any]], highlighted: set[str]) -> str:
     """One row per column, one column per scalar metric (dicts such as cluster sizes are left to the plots)."""
-    keys = {k for m in metrics.values() for k, v in m.items() if not isinstance(v, dict | list)} - {"column"}
+    keys = {k for m in metrics.values() for k, v in m.items() if not isinstance(v, dict | list)} - {"column", *PROSE}
     ordered = [k for k in METRIC_ORDER if k in keys] + sorted(keys - set(METRIC_ORDER))
     rows = [(name, *(m.get(k, "") for k in ordered)) for name, m in metrics.items()]
     classes = ["recommended" if name in highlighted else "" for name in metrics]

@@ -12,15 +12,16 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 
 from scclust.clustering import GraphClusterer, column_name
-from scclust.config import Config
 from scclust.errors import UserError
 from scclust.results import atomic_path
+
+if TYPE_CHECKING:  # config imports the round schedule (stability_rounds), which imports this module
+    from scclust.config import Config
 
 STABLE = 0.75  # clusterboot: "highly stable" above 0.85, "stable" from 0.75; below 0.5 a cluster "dissolved"
 DISSOLVED = 0.5
@@ -104,66 +105,35 @@ def best_jaccard(full: np.ndarray, boot: np.ndarray, n_full: int) -> np.ndarray:
 
 @dataclass
 class ColumnStability:
-    """Accumulates one level-1 column's stability over bootstraps."""
+    """One level-1 column's comparisons with its bootstraps, kept by bootstrap number.
+
+    Whatever order bootstraps arrive in (files, rounds), :meth:`table` and :meth:`aris` list them in bootstrap
+    order, so every sum over them, and so every bit of the statistics, is the same.
+    """
 
     codes: np.ndarray
     n_clusters: int
-    jaccard: list[np.ndarray] = field(default_factory=list)
-    ari: list[float] = field(default_factory=list)
+    rows: dict[int, tuple[np.ndarray, float]] = field(default_factory=dict)
 
-    def add(self, cells: np.ndarray, boot: np.ndarray) -> None:
+    def add(self, bootstrap: int, cells: np.ndarray, boot: np.ndarray) -> None:
         """Compare one bootstrap clustering of ``cells`` with the full clustering restricted to them."""
         from sklearn.metrics import adjusted_rand_score
 
         full = self.codes[cells]
-        self.jaccard.append(best_jaccard(full, boot, self.n_clusters))
-        self.ari.append(float(adjusted_rand_score(full, boot)))
+        self.rows[bootstrap] = (best_jaccard(full, boot, self.n_clusters), float(adjusted_rand_score(full, boot)))
 
-    def per_cluster(self) -> np.ndarray:
-        """Mean best Jaccard per cluster over the bootstraps that sampled it (0 if none did)."""
-        table = np.vstack(self.jaccard)
-        seen = ~np.isnan(table)
-        sums = np.where(seen, table, 0.0).sum(axis=0)
-        return np.divide(sums, seen.sum(axis=0), out=np.zeros(self.n_clusters), where=seen.any(axis=0))
+    @property
+    def bootstraps(self) -> list[int]:
+        """The bootstrap numbers compared so far, in order."""
+        return sorted(self.rows)
 
+    def table(self) -> np.ndarray:
+        """Best Jaccard per (bootstrap, cluster), bootstraps in order; NaN where one sampled none of a cluster."""
+        return np.vstack([self.rows[b][0] for b in self.bootstraps])
 
-def stability_metrics(labels: pd.Categorical, acc: ColumnStability) -> dict[str, Any]:
-    """The stability entries of one column's metrics (see docs: median, cell-weighted mean, ARI, counts)."""
-    per_cluster = acc.per_cluster()
-    sizes = np.bincount(labels.codes, minlength=len(labels.categories))
-    return {
-        "stability": float(np.median(per_cluster)),
-        "stability_weighted": float(np.average(per_cluster, weights=sizes)),
-        "ari_bootstrap_median": float(np.median(acc.ari)),
-        "n_unstable_clusters": int((per_cluster < DISSOLVED).sum()),
-        "n_stable_clusters": int((per_cluster >= STABLE).sum()),
-        "cluster_stability": {str(c): float(s) for c, s in zip(labels.categories, per_cluster, strict=True)},
-    }
-
-
-def gather_stability(
-    files: list[str | Path], labels: dict[str, pd.Categorical], *, n_bootstraps: int, fingerprint: str
-) -> tuple[dict[str, dict[str, Any]], dict[str, list[float]]]:
-    """Read every bootstrap file of a dataset and compute each level-1 column's stability.
-
-    Returns
-    -------
-    The stability metrics per column and the ARI of each bootstrap (in bootstrap order) per column.
-    """
-    acc = {name: ColumnStability(lab.codes.astype(np.int64), len(lab.categories)) for name, lab in labels.items()}
-    seen: dict[str, list[int]] = {name: [] for name in labels}
-    for path in sorted(files, key=lambda p: read_bootstrap(p)[0]["bootstrap"]):
-        meta, cells, columns = read_bootstrap(path)
-        if meta["obs_fingerprint"] != fingerprint:
-            raise UserError(f"bootstrap file {path} was computed on other cells; rerun without -resume")
-        for name, boot in columns.items():
-            if name in acc:
-                acc[name].add(cells, boot)
-                seen[name].append(meta["bootstrap"])
-    for name, got in seen.items():
-        if sorted(got) != list(range(n_bootstraps)):
-            raise UserError(f"column {name!r} has {len(got)} of {n_bootstraps} bootstraps; rerun the pipeline with -resume")
-    return {n: stability_metrics(labels[n], a) for n, a in acc.items()}, {n: a.ari for n, a in acc.items()}
+    def aris(self) -> list[float]:
+        """Each bootstrap's ARI to the full clustering on its cells, in bootstrap order."""
+        return [self.rows[b][1] for b in self.bootstraps]
 
 
 MET_RULE = "met the rule"  # recommendation_basis of a column that met RULE; anything else is its fallback

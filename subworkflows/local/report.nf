@@ -7,7 +7,7 @@ include { REPORT } from '../../modules/local/report'
 workflow REPORTS {
     take:
     inputs      // [meta, input, dataset.json, [result.npz ...], umap.npz or []]
-    evaluation  // [meta.id, column_metrics.json or [], [bootstrap files]]: the rest of what the metrics need
+    evaluation  // [meta.id, column_metrics.json or [], stability.json or []]: the rest of what the metrics need
     markers     // [meta.id, markers.npz or []]
     config
     run_info
@@ -17,7 +17,7 @@ workflow REPORTS {
     report_in = inputs.map { meta, path, json, rs, u -> [meta.id, meta, path, json, rs, u] }
         .join(evaluation)
         .join(markers)
-        .map { _id, meta, path, json, rs, u, scored, bs, m -> [meta, path, json, rs, u, scored, bs, m] }
+        .map { _id, meta, path, json, rs, u, scored, st, m -> [meta, path, json, rs, u, scored, st, m] }
     REPORT(report_in, config, params_json, run_info)
 
     emit:

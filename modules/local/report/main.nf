@@ -6,7 +6,7 @@ process REPORT {
     label 'process_high_memory'
 
     input:
-    tuple val(meta), path(input, stageAs: 'input/*'), path(dataset), path(results, stageAs: 'results/result*.npz'), path(umap, stageAs: 'umap/*'), path(column_metrics, stageAs: 'metrics/*'), path(bootstraps, stageAs: 'bootstraps/bootstrap*.npz'), path(markers, stageAs: 'markers/*')
+    tuple val(meta), path(input, stageAs: 'input/*'), path(dataset), path(results, stageAs: 'results/result*.npz'), path(umap, stageAs: 'umap/*'), path(column_metrics, stageAs: 'metrics/*'), path(stability, stageAs: 'stability/*'), path(markers, stageAs: 'markers/*')
     path config
     path params_json
     path run_info
@@ -22,9 +22,10 @@ process REPORT {
     def umapArg = umap ? "--umap ${q(umap)}" : ''
     def scoredArg = column_metrics ? "--column-metrics ${q(column_metrics)}" : ''
     def markersArg = markers ? "--markers ${q(markers)}" : ''
+    def stabilityArg = stability ? "--stability ${q(stability)}" : ''
     """
     scclust_report.py --input ${q(input)} --config ${q(config)} --dataset ${q(dataset)} --params ${q(params_json)} \\
-        --run-info ${q(run_info)} ${umapArg} ${scoredArg} ${markersArg} ${qAll(bootstraps, '--bootstrap')} ${qAll(results)}
+        --run-info ${q(run_info)} ${umapArg} ${scoredArg} ${markersArg} ${stabilityArg} ${qAll(results)}
     """
 
     stub:
