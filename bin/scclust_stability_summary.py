@@ -3,9 +3,9 @@
 
 import click
 
-from scclust.cli import config_option, dataset_option, read_json, user_errors, versions_option, write_versions
+from scclust.cli import config_option, dataset_option, read_json, user_errors, versions_option, write_json, write_versions
 from scclust.config import load_config
-from scclust.stability_summary import level1_labels, read_summary, save_state, summarise, write_summary
+from scclust.stability_summary import level1_labels, read_summary, save_state, summarise
 
 
 @click.command()
@@ -35,7 +35,7 @@ def main(
     earlier = (read_summary(previous[0], fingerprint), previous[1]) if previous else None
     doc, state = summarise(cfg, labels, list(bootstraps), fingerprint=fingerprint, round_number=round_number, previous=earlier)
     save_state(state, out.removesuffix(".json") + ".npz")
-    write_summary(doc, out)
+    write_json(out, doc)
     write_versions(versions, "scclust_stability_summary.py")
 
 

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import pytest
 
+from scclust.cli import write_json
 from scclust.clustering import GraphClusterer, column_name
 from scclust.config import config_from_params
 from scclust.errors import UserError
 from scclust.stability import cluster_bootstrap, recommend, write_bootstrap
 from scclust.stability_rounds import certainty, outcome, pending, round_targets
-from scclust.stability_summary import read_summary, save_state, summarise, write_summary
+from scclust.stability_summary import read_summary, save_state, summarise
 from scclust.testdata import pbmc
 
 
@@ -104,7 +105,7 @@ def test_rounds_give_each_column_the_first_bootstraps_of_a_fixed_run(boots):
         round_files = [files[name, b] for name in sorted(given) for b in range(start, stop)]
         doc, state = summarise(cfg, labels, round_files, fingerprint="fp", round_number=number, previous=previous)
         # through the files the workflow passes on, as the next round's task reads them
-        write_summary(doc, tmp / f"r{number}.json")
+        write_json(tmp / f"r{number}.json", doc)
         save_state(state, tmp / f"r{number}.npz")
         previous = (read_summary(tmp / f"r{number}.json", "fp"), tmp / f"r{number}.npz")
         rounds.append(doc)
@@ -155,3 +156,6 @@ def test_a_round_refuses_bootstraps_it_was_not_given(boots):
             round_number=2,
             previous=(doc, tmp / "first.npz"),
         )
+    # a bootstrap given twice (a file staged twice, or a round's file for a bootstrap kept from before) is refused
+    with pytest.raises(UserError, match="bootstrap 0 was given twice"):
+        summarise(cfg, labels, [*first, files[settled, 0]], fingerprint="fp")

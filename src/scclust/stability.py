@@ -119,6 +119,8 @@ class ColumnStability:
         """Compare one bootstrap clustering of ``cells`` with the full clustering restricted to them."""
         from sklearn.metrics import adjusted_rand_score
 
+        if bootstrap in self.rows:  # a file given twice, or a round's file for a bootstrap an earlier round kept
+            raise UserError(f"bootstrap {bootstrap} was given twice; rerun the pipeline without -resume")
         full = self.codes[cells]
         self.rows[bootstrap] = (best_jaccard(full, boot, self.n_clusters), float(adjusted_rand_score(full, boot)))
 

@@ -27,7 +27,6 @@ from scclust.stability import DISSOLVED, STABLE, ColumnStability, read_bootstrap
 from scclust.stability_rounds import pending, round_targets
 
 FORMAT = "scclust-stability/1"
-RULE_STATISTICS = ("stability", "stability_min", "stability_weighted")
 
 
 def loo_per_cluster(table: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -202,13 +201,6 @@ def load_state(path: str | Path, acc: dict[str, ColumnStability]) -> None:
                     acc[name].rows[int(b)] = (row, float(ari))
     except (OSError, KeyError, ValueError) as err:
         raise UserError(f"stability state {path} is unreadable ({type(err).__name__}); rerun the pipeline with -resume") from None
-
-
-def write_summary(doc: dict[str, Any], path: str | Path) -> None:
-    """Write stability.json atomically (keys sorted, so a rerun gives the same bytes)."""
-    tmp = atomic_path(path)
-    tmp.write_text(json.dumps(doc, indent=1, sort_keys=True) + "\n")
-    tmp.replace(path)
 
 
 def read_summary(path: str | Path, fingerprint: str) -> dict[str, Any]:
