@@ -32,7 +32,7 @@ from scclust.stability import (
     subsample,
     write_bootstrap,
 )
-from scclust.stability_summary import column_summary, jackknife_se, loo_per_cluster, summarise
+from scclust.stability_summary import column_summary, jackknife_se, loo_per_cluster, summarise, variance_ratio
 from scclust.testdata import pbmc
 
 
@@ -72,9 +72,26 @@ def test_stability_of_a_split_and_of_identical_clusterings():
     assert acc.bootstraps == [0, 1] and acc.table()[:, 1].tolist() == [0.5, 1.0]
     entry = column_summary(labels, acc)
     assert entry["cluster_stability"] == {"0": 1.0, "1": 0.75} and entry["stability_min"] == 0.75
-    assert entry["stability_se"] == pytest.approx(0.125)  # leave-one-out medians 0.75 and 1.0
-    assert entry["stability_min_se"] == pytest.approx(0.25)  # leave-one-out minima 0.5 and 1.0
+    # jackknife errors 0.125 (leave-one-out medians 0.75 and 1.0) and 0.25 (minima 0.5 and 1.0), widened for two
+    # bootstraps so that +- 1.96 errors is Student's 95% interval with one degree of freedom
+    widen = 12.706204736174707 / 1.959963984540054
+    assert entry["stability_se"] == pytest.approx(0.125 * widen)
+    assert entry["stability_min_se"] == pytest.approx(0.25 * widen)
     assert acc.aris()[1] == 1.0 and acc.aris()[0] < 1.0
+
+
+def test_the_lowest_clusters_error_is_at_least_the_columns_pooled_variation():
+    # the lowest cluster reads 0.6 in all three bootstraps (jackknife error 0) while another varies: its error is
+    # the floor sqrt(ratio * m (1 - m) / k), ratio = the clusters' summed variances over their summed m (1 - m)
+    table = np.array([[0.6, 0.9, 1.0], [0.6, 0.3, 1.0], [0.6, 0.9, 1.0]])
+    labels = pd.Categorical(["0", "1", "2"])
+    acc = ColumnStability(labels.codes.astype(np.int64), 3)
+    acc.rows = {b: (row, 1.0) for b, row in enumerate(table)}
+    entry = column_summary(labels, acc)
+    ratio = 0.12 / (0.6 * 0.4 + 0.7 * 0.3)
+    assert entry["stability_min"] == pytest.approx(0.6)
+    assert entry["stability_min_se"] == pytest.approx(np.sqrt(ratio * 0.6 * 0.4 / 3))
+    assert variance_ratio(np.ones((3, 4))) == 0.0 and variance_ratio(np.full((3, 2), np.nan)) == 0.0
 
 
 def test_subsample_is_seeded_and_sized():

@@ -29,7 +29,8 @@ def runs(testdata, tmp_path_factory):
     h5ad = str(testdata["h5ad"])
     out = {}
     work = tmp_path_factory.mktemp("boot")
-    adaptive = ["--input", h5ad, *ARGS, "--stability_bootstraps", "10", "--stability_adaptive", "true", "--hierarchy", "2"]
+    # adaptive is the default (--stability_adaptive true)
+    adaptive = ["--input", h5ad, *ARGS, "--stability_bootstraps", "10", "--hierarchy", "2"]
     adaptive += ["--resolutions_per_task", "2"]
     stop = work / "stop.config"
     # the local executor kills a task past its time limit: the run stops once round 1 has been summarised

@@ -47,7 +47,7 @@ EXPECTED_DEFAULTS: dict[str, Any] = {
     "umap_colors": "",
     "label_columns": "",
     "stability_bootstraps": 10,
-    "stability_adaptive": False,
+    "stability_adaptive": True,
     "subsample_fraction": 0.8,
     "markers": True,
     "markers_layer": None,

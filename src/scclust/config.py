@@ -81,7 +81,7 @@ class Config:
     max_singleton_fraction: float = 0.5
     label_columns: list[str] = field(default_factory=list)
     stability_bootstraps: int = 0
-    stability_adaptive: bool = False
+    stability_adaptive: bool = True
     subsample_fraction: float = 0.8
     integration: str = "none"
     batch_key: str | None = None
@@ -434,7 +434,7 @@ def config_from_params(params: Mapping[str, Any]) -> Config:
         max_singleton_fraction=_as_float("max_singleton_fraction", p.get("max_singleton_fraction", 0.5), minimum=0),
         label_columns=_comma_list("label_columns", p.get("label_columns")),
         stability_bootstraps=_as_int("stability_bootstraps", p.get("stability_bootstraps", 0), minimum=0),
-        stability_adaptive=_as_bool("stability_adaptive", p.get("stability_adaptive", False)),
+        stability_adaptive=_as_bool("stability_adaptive", p.get("stability_adaptive", True)),
         subsample_fraction=subsample_fraction,
         integration=integration,
         batch_key=batch_key,

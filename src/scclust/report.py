@@ -296,8 +296,8 @@ def _stability_section(data: ReportData, metrics: dict[str, dict[str, Any]], plo
     parts = [
         f"<p>Up to {stability['bootstraps']} bootstraps of {stability['subsample_fraction']:g} of the cells (seed "
         f"{stability['seed']}); a cluster's stability is its mean best Jaccard overlap with a bootstrap's clusters. "
-        "The standard errors (jackknife over the bootstraps) say how far another set of bootstraps could move each "
-        "statistic.</p>"
+        "The standard errors (jackknife over the bootstraps, widened for few bootstraps so that +- 1.96 errors is a "
+        "95% interval) say how far another set of bootstraps could move each statistic.</p>"
     ]
     for algorithm in data.cfg.algorithms:
         names = [column_name(algorithm, r, 1) for r in sorted(data.cfg.resolutions)]
@@ -319,9 +319,9 @@ def _stability_section(data: ReportData, metrics: dict[str, dict[str, Any]], plo
         rows = [(n, metrics[n]["n_bootstraps"], metrics[n]["n_bootstraps_reason"]) for n in names]
         parts.append(
             f"<p>Adaptive bootstraps (--stability_adaptive): rounds up to {rounds} bootstraps; after each round only the "
-            "columns that could still change the recommendation (a statistic within two standard errors of the rule's "
-            "marks) got more. Bootstrap b is the same in any round, so a column's bootstraps are the first ones of a "
-            "fixed run.</p>" + table(["column", "bootstraps", "why"], rows)
+            "columns that could still change the recommendation (a statistic whose 95% interval, +- 1.96 standard "
+            "errors, reaches a mark of the rule) got more. Bootstrap b is the same in any round, so a column's "
+            "bootstraps are the first ones of a fixed run.</p>" + table(["column", "bootstraps", "why"], rows)
         )
     return "".join(parts)
 
