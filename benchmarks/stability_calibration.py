@@ -30,7 +30,7 @@ STATISTICS = ("stability", "stability_min", "stability_weighted")
 @click.group()
 @click.option(
     "--variant",
-    type=click.Choice(["pipeline", "jackknife", "no-min-floor", "floor-all", "min-null"]),
+    type=click.Choice(["pipeline", "jackknife", "no-min-floor", "min-estimate", "floor-all"]),
     default="pipeline",
     show_default=True,
     help="The errors: the pipeline's, or an alternative (see alternative_errors()).",
@@ -81,9 +81,9 @@ def alternative_errors(table: np.ndarray, sizes: np.ndarray, entry: dict) -> dic
 
     ``jackknife``: all three plain jackknife errors (not widened, no floor), as before this calibration;
     ``no-min-floor``: the lowest cluster's error without its floor (the widened jackknife, as the other two);
-    ``floor-all``: every statistic's error floored as the lowest cluster's is, at its own value (the weighted one
-    as a weighted mean of independent clusters); ``min-null``: the lowest cluster's floor taken at the mark 0.5
-    instead of at its value (a score interval, as Wilson's for a proportion).
+    ``min-estimate``: the lowest cluster's floor taken at its value instead of at the mark 0.5; ``floor-all``: the
+    median's and the weighted stability's errors floored too, each at its own value (the weighted one as a weighted
+    mean of independent clusters).
     """
     from scclust.stability_rounds import error_scale
     from scclust.stability_summary import jackknife_se, loo_per_cluster, variance_ratio
@@ -97,8 +97,9 @@ def alternative_errors(table: np.ndarray, sizes: np.ndarray, entry: dict) -> dic
         out.update({f"{name}_se": jackknife_se(values) for name, values in statistics.items()})
     elif VARIANT == "no-min-floor":
         out["stability_min_se"] = jack_min
-    elif VARIANT == "min-null":
-        out["stability_min_se"] = max(jack_min, float(np.sqrt(ratio * 0.25 / k)))
+    elif VARIANT == "min-estimate":
+        low = entry["stability_min"]
+        out["stability_min_se"] = max(jack_min, float(np.sqrt(ratio * low * (1 - low) / k)))
     elif VARIANT == "floor-all":
         m = entry["stability"]
         out["stability_se"] = max(entry["stability_se"], float(np.sqrt(ratio * m * (1 - m) / k)))

@@ -82,7 +82,7 @@ def test_stability_of_a_split_and_of_identical_clusterings():
 
 def test_the_lowest_clusters_error_is_at_least_the_columns_pooled_variation():
     # the lowest cluster reads 0.6 in all three bootstraps (jackknife error 0) while another varies: its error is
-    # the floor sqrt(ratio * m (1 - m) / k), ratio = the clusters' summed variances over their summed m (1 - m)
+    # the floor sqrt(ratio * 0.5 * 0.5 / k), ratio = the clusters' summed variances over their summed m (1 - m)
     table = np.array([[0.6, 0.9, 1.0], [0.6, 0.3, 1.0], [0.6, 0.9, 1.0]])
     labels = pd.Categorical(["0", "1", "2"])
     acc = ColumnStability(labels.codes.astype(np.int64), 3)
@@ -90,7 +90,7 @@ def test_the_lowest_clusters_error_is_at_least_the_columns_pooled_variation():
     entry = column_summary(labels, acc)
     ratio = 0.12 / (0.6 * 0.4 + 0.7 * 0.3)
     assert entry["stability_min"] == pytest.approx(0.6)
-    assert entry["stability_min_se"] == pytest.approx(np.sqrt(ratio * 0.6 * 0.4 / 3))
+    assert entry["stability_min_se"] == pytest.approx(np.sqrt(ratio * 0.25 / 3))
     assert variance_ratio(np.ones((3, 4))) == 0.0 and variance_ratio(np.full((3, 2), np.nan)) == 0.0
 
 

@@ -12,9 +12,12 @@ single bootstrap there is no error to estimate, and the errors are left out with
 
 The lowest cluster's error has a floor (:func:`variance_ratio`): that statistic is one cluster's mean, and a cluster
 that dissolves in some bootstraps can look steady in the first few (pbmc68k upsampled to 100k cells: a cluster whose
-20-bootstrap mean is 0.25 read 0.64-0.66 +- 0.01 to 0.06 in 15 of 200 draws of 3, enough to settle its column as
+20-bootstrap mean is 0.25 read 0.63-0.66 +- 0.01 to 0.06 in 8 of 200 draws of 3, enough to settle its column as
 passing the rule). Its variance is taken at least as large as the column's clusters vary on average, relative to the
-largest variance a value in [0, 1] with that mean can have: ``se_min >= sqrt(ratio * m (1 - m) / k)``.
+largest variance a value in [0, 1] can have, at the rule's mark 0.5 (a score interval, as Wilson's for a proportion):
+``se_min >= sqrt(ratio * 0.25 / k)``. Across pbmc68k upsampled to 20k and 100k cells with noise 0.7 and 1.0, at most
+4% of lowest-cluster values with 3, 6 or 10 bootstraps then lie beyond two errors of 20 bootstraps' (up to 62%
+without the floor; docs/benchmarks.md section 12).
 """
 
 from __future__ import annotations
@@ -97,8 +100,8 @@ def column_summary(labels: pd.Categorical, acc: ColumnStability) -> dict[str, An
         if k > 1:
             out[f"{name}_se"] = jackknife_se(statistic(loo)) * error_scale(k)
     if k > 1:
-        low = out["stability_min"]
-        out["stability_min_se"] = max(out["stability_min_se"], float(np.sqrt(variance_ratio(table) * low * (1 - low) / k)))
+        floor = float(np.sqrt(variance_ratio(table) * DISSOLVED * (1 - DISSOLVED) / k))
+        out["stability_min_se"] = max(out["stability_min_se"], floor)
     if k < 2:
         why = "a standard error needs two or more bootstraps; this column got one"
         out["undefined"] = {f"{name}_se": why for name in statistics}
