@@ -251,5 +251,29 @@ def simulate(files: tuple[Path, ...], orders: int, cap: int, first: int | None) 
         click.echo(f"all {n_boot} bootstraps recommend {everything}", err=True)
 
 
+@main.command()
+@click.argument("metrics", type=click.Path(exists=True, path_type=Path))
+@click.argument("collected", type=click.Path(exists=True, path_type=Path))
+def compare(metrics: Path, collected: Path) -> None:
+    """A pipeline run's level-1 stability (its metrics.tsv) against ``collect``'s bootstraps of the same data: the
+    same first ``k`` bootstraps must give the same numbers, and all of them (twice the cap) lie within two errors."""
+    import pandas as pd
+
+    table = pd.read_csv(metrics, sep="\t", index_col="column")
+    columns = load(collected)
+    n_boot = next(iter(columns.values()))[0].shape[0]
+    click.echo(f"| column | bootstraps | stability +- se | same k from collect | all {n_boot} | diff / se |")
+    click.echo("|---|---|---|---|---|---|")
+    for name, (jaccard, sizes) in columns.items():
+        row = table.loc[name]
+        k = int(row["n_bootstraps"])
+        same = statistics(jaccard[:k], sizes)["stability"]
+        everything = statistics(jaccard, sizes)["stability"]
+        z = abs(row["stability"] - everything) / row["stability_se"]
+        click.echo(
+            f"| {name} | {k} | {row['stability']:.3f} +- {row['stability_se']:.3f} | {same:.3f} | {everything:.3f} | {z:.2f} |"
+        )
+
+
 if __name__ == "__main__":
     main()

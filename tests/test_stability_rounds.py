@@ -98,20 +98,37 @@ def boots(tmp_path_factory):
     return cfg, labels, files, tmp
 
 
-def test_rounds_give_each_column_the_first_bootstraps_of_a_fixed_run(boots):
-    cfg, labels, files, tmp = boots
-    previous, given, rounds = None, set(labels), []
-    for number, (start, stop) in enumerate([(0, 3), (3, 6), (6, 10)], 1):
-        round_files = [files[name, b] for name in sorted(given) for b in range(start, stop)]
-        doc, state = summarise(cfg, labels, round_files, fingerprint="fp", round_number=number, previous=previous)
+def round_files(cfg, files, doc, target):
+    """The files of a later round's STABILITY tasks, as subworkflows/local/stability_round.nf makes them from the
+    previous summary's ``pending_batches``: each group from its columns' count up to the round's target."""
+    return [
+        files[column_name(alg, cfg.resolutions[i], 1), b]
+        for alg, groups in doc["pending_batches"].items()
+        for start, indices in groups
+        for i in indices
+        for b in range(start, target)
+    ]
+
+
+def run_rounds(cfg, labels, files, tmp):
+    previous, rounds = None, []
+    for number, target in enumerate(round_targets(10, adaptive=True), 1):
+        first = [files[name, b] for name in labels for b in range(3)]
+        given = first if number == 1 else round_files(cfg, files, rounds[-1], target)
+        doc, state = summarise(cfg, labels, given, fingerprint="fp", round_number=number, previous=previous)
         # through the files the workflow passes on, as the next round's task reads them
         write_json(tmp / f"r{number}.json", doc)
         save_state(state, tmp / f"r{number}.npz")
         previous = (read_summary(tmp / f"r{number}.json", "fp"), tmp / f"r{number}.npz")
         rounds.append(doc)
-        given = set(doc["pending"])
-        if not given:
+        if not doc["pending"]:
             break
+    return rounds
+
+
+def test_rounds_give_each_column_the_first_bootstraps_of_a_fixed_run(boots):
+    cfg, labels, files, tmp = boots
+    rounds = run_rounds(cfg, labels, files, tmp)
     final = rounds[-1]
     assert rounds[0]["pending"], "pbmc at these resolutions has unsettled columns after 3 bootstraps"
     assert set(rounds[0]["pending"]) != set(labels), "and settled ones"
@@ -139,6 +156,35 @@ def test_rounds_give_each_column_the_first_bootstraps_of_a_fixed_run(boots):
         }
 
     assert recommend(entries(final)) == recommend(entries(full))
+
+
+def test_a_settled_column_that_opens_again_gets_the_bootstraps_it_skipped(boots, monkeypatch, tmp_path):
+    """A column settled after round 1 that a later decision opens again (another column's interval moved) gets
+    bootstraps from its count, not from the round's start: found with 20 resolutions, where round 3 gave such a
+    column bootstraps 6-9 on top of 0-2 and the summary refused it."""
+    import scclust.stability_summary as summary
+
+    cfg, labels, files, _ = boots
+    real = summary.pending
+    calls = []
+
+    def reopen(columns, placement):
+        more = real(columns, placement)
+        calls.append(set(more))
+        if len(calls) == 2:  # after round 2: open a column settled after round 1
+            settled = sorted(n for n in columns if columns[n]["n_bootstraps"] == 3)[0]
+            more[settled] = "opened again for the test"
+        return more
+
+    monkeypatch.setattr(summary, "pending", reopen)
+    rounds = run_rounds(cfg, labels, files, tmp_path)
+    reopened = sorted(set(rounds[1]["pending"]) - calls[0])[0]
+    alg, res = reopened.split("_")[0], float(reopened.split("_")[1])
+    groups = dict((start, indices) for start, indices in rounds[1]["pending_batches"][alg])
+    assert cfg.resolutions.index(res) in groups[3]  # from its 3 bootstraps, where the others start at 6
+    final = rounds[-1]["columns"][reopened]
+    assert final["n_bootstraps"] == 10
+    assert final["n_bootstraps_reason"].startswith("round 1: 3, settled; after round 2, more again: opened again")
 
 
 def test_a_round_refuses_bootstraps_it_was_not_given(boots):

@@ -187,6 +187,8 @@ def summarise(
             step = f"round {round_number}: {target}"
             end = "the cap (--stability_bootstraps)" if last else "settled"
             history[name] = [*history.get(name, []), f"{step}, then more: {more[name]}" if name in more else f"{step}, {end}"]
+        for name in set(more) - given:  # settled before, open again: another column's interval moved
+            history[name].append(f"after round {round_number}, more again: {more[name]}")
         for name, entry in columns.items():
             entry["n_bootstraps_reason"] = "; ".join(history[name])
     doc = {
@@ -197,12 +199,27 @@ def summarise(
         "columns": columns,
         "ari": {name: a.aris() for name, a in acc.items()},
         "pending": sorted(more),
-        "pending_indices": {
-            alg: [i for i, r in enumerate(cfg.resolutions) if column_name(alg, r, 1) in more] for alg in cfg.algorithms
-        },
+        "pending_batches": pending_batches(cfg, more, columns),
         "history": history,
     }
     return doc, acc
+
+
+def pending_batches(cfg: Config, more: dict[str, str], columns: dict[str, dict[str, Any]]) -> dict[str, list[Any]]:
+    """Per algorithm, the next round's columns as ``[first bootstrap, [resolution indices]]`` groups.
+
+    A column settled in an earlier round can open again when another column's interval moves (a higher resolution
+    no longer surely passes); it then needs the bootstraps it skipped, so each group starts at its columns' count.
+    """
+    out: dict[str, list[Any]] = {}
+    for alg in cfg.algorithms:
+        groups: dict[int, list[int]] = {}
+        for i, r in enumerate(cfg.resolutions):
+            name = column_name(alg, r, 1)
+            if name in more:
+                groups.setdefault(columns[name]["n_bootstraps"], []).append(i)
+        out[alg] = [[start, indices] for start, indices in sorted(groups.items())]
+    return out
 
 
 def save_state(acc: dict[str, ColumnStability], path: str | Path) -> None:

@@ -5,22 +5,28 @@
 include { STABILITY         } from '../../modules/local/stability'
 include { STABILITY_SUMMARY } from '../../modules/local/stability_summary'
 
-// A dataset's STABILITY tasks in this round: bootstraps from the previous round's target up to this one's. Round 1
-// uses the plan's resolution batches; a later round packs the columns the previous summary left unsettled into as
-// few batches of at most the plan's size (round-robin, as the plan's), so each task still builds its subgraph once.
+// A dataset's STABILITY tasks in this round. Round 1: every column, bootstraps 0 up to the first target, in the
+// plan's resolution batches. A later round: the columns the previous summary left unsettled, each group from its
+// columns' bootstrap count (a column settled earlier and open again needs the ones it skipped) up to this round's
+// target, packed into as few batches of at most the plan's size (round-robin, as the plan's), so each task still
+// builds its subgraph once.
 def roundTasks(p, round, previous) {
     if (round > p.rounds.size()) {
         return []
     }
-    def first = round == 1 ? 0 : p.rounds[round - 2]
-    def batches = p.algorithms.collectEntries { algorithm -> [algorithm, p.batches] }
-    if (round > 1) {
-        def pending = new groovy.json.JsonSlurper().parse(previous.find { f -> f.name.endsWith('.json') }.toFile()).pending_indices
-        def size = p.batches.collect { b -> b.split(',').size() }.max()
-        batches = p.algorithms.collectEntries { algorithm -> [algorithm, packed(pending[algorithm], size)] }
+    def target = p.rounds[round - 1]
+    if (round == 1) {
+        return (0..<target).collectMany { b ->
+            p.algorithms.collectMany { algorithm -> p.batches.collect { indices -> [algorithm, indices, b] } }
+        }
     }
-    return (first..<p.rounds[round - 1]).collectMany { b ->
-        p.algorithms.collectMany { algorithm -> batches[algorithm].collect { indices -> [algorithm, indices, b] } }
+    def groups = new groovy.json.JsonSlurper().parse(previous.find { f -> f.name.endsWith('.json') }.toFile()).pending_batches
+    def size = p.batches.collect { b -> b.split(',').size() }.max()
+    return p.algorithms.collectMany { algorithm ->
+        groups[algorithm].collectMany { start, indices ->
+            def batches = packed(indices, size)
+            (start..<target).collectMany { b -> batches.collect { ix -> [algorithm, ix, b] } }
+        }
     }
 }
 
