@@ -10,7 +10,8 @@ interval is its estimate +- 1.96 reported standard errors: the reported error is
 :func:`error_scale` (Student's t over the normal quantile, 2.19x for 3 bootstraps, 1.31x for 6, 1.15x for 10),
 because the jackknife error of so few bootstraps is itself uncertain. Without the widening a column settled after 3
 bootstraps read, on upsampled pbmc68k, up to 4.5 of its errors away from a fixed run of 10 (docs/benchmarks.md
-section 11); with it, 9% of columns lie beyond two errors of a run of 20 with 3 bootstraps, 1% with 10.
+section 11); with it, 7-11% of median stabilities lie beyond two errors of 20 bootstraps' with 3 bootstraps, 2-5%
+with 10 (section 12).
 
 - its outcome under the rule is sure: both the median and the lowest cluster stability lie above their marks
   (0.75, 0.5) with their whole interval (it passes), or one of them lies below with its whole interval (it fails);
